@@ -1,0 +1,36 @@
+"""Shared test set-up: quiet TensorFlow, a fixed seed, and small random batches shaped like a card says."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def random_batch(name: str, n: int = 4, rng: np.random.Generator | None = None):
+    """`(x, y)` of `n` random examples shaped as model `name`'s card says; `y` is None when unused."""
+    rng = rng or np.random.default_rng(0)
+    card = zoo.card(name)
+    if card.task == "generation":
+        return rng.integers(0, 256, (n, *card.output_shape), dtype=np.uint8), None
+    if card.input_dtype == "int32":
+        vocab = zoo.options(name).get("vocab_size", 100)
+        x = rng.integers(0, vocab, (n, *card.input_shape), dtype=np.int32)
+    else:
+        x = rng.integers(0, 256, (n, *card.input_shape), dtype=np.uint8)
+    if card.task == "classification":
+        return x, rng.integers(0, card.output_shape[-1], (n,), dtype=np.int32)
+    if card.task == "binary_classification":
+        return x, rng.integers(0, 2, (n, 1)).astype("float32")
+    return x, None

@@ -1,0 +1,43 @@
+"""Autoencoder losses: the target is the rescaled input, `fit(x)` equals `fit(x, x)`, the VAE adds KL."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
+
+
+def test_autoencoder_loss_is_pixel_binary_crossentropy_against_scaled_input():
+    model = zoo.get("autoencoder")
+    pred = keras.ops.convert_to_numpy(model(IMAGES))
+    target = IMAGES.astype("float64") / 255
+    pred = np.clip(pred.astype("float64"), 1e-7, 1 - 1e-7)
+    expected = -np.mean(target * np.log(pred) + (1 - target) * np.log(1 - pred))
+    assert model.evaluate(IMAGES, verbose=0, batch_size=8) == pytest.approx(expected, rel=1e-4)
+    assert model.evaluate(IMAGES, IMAGES, verbose=0, batch_size=8) == pytest.approx(
+        expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "conv_autoencoder", "vae"])
+def test_fit_with_and_without_targets_agree(name):
+    losses = []
+    for args in ((IMAGES,), (IMAGES, IMAGES)):
+        keras.utils.set_random_seed(0)
+        model = zoo.get(name)
+        losses.append(model.fit(*args, batch_size=4, epochs=1, verbose=0, shuffle=False)
+                      .history["loss"][0])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_vae_loss_is_reconstruction_plus_kl_and_it_samples():
+    model = zoo.get("vae")
+    logs = model.evaluate(IMAGES, batch_size=8, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "reconstruction_loss", "kl_loss"}
+    assert logs["kl_loss"] >= 0
+    assert logs["loss"] == pytest.approx(logs["reconstruction_loss"] + logs["kl_loss"], rel=1e-5)
+    samples = keras.ops.convert_to_numpy(model.sample(3, seed=0))
+    assert samples.shape == (3, 28, 28, 1) and samples.min() >= 0 and samples.max() <= 1

@@ -1,0 +1,77 @@
+"""Recipes: validation, schedules, the optimizer they build, and the smoothed sparse loss."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.recipe import OneCycle, Recipe, SparseSmoothedCrossentropy, make_optimizer, make_schedule
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("optimizer", "adagrad", r"unknown optimizer 'adagrad'"),
+        ("schedule", "cosin", r"did you mean 'cosine'"),
+        ("learning_rate", 0.0, r"learning_rate must be a finite number in \(0"),
+        ("learning_rate", float("nan"), r"learning_rate must be a finite number"),
+        ("batch_size", 0, r"batch_size must be >= 1"),
+        ("epochs", -3, r"epochs must be >= 1"),
+        ("label_smoothing", 1.0, r"label_smoothing must be a finite number in \[0, 1\)"),
+    ],
+)
+def test_bad_recipe_values_are_refused(field, value, message):
+    with pytest.raises(zoo.ZooError, match=message):
+        Recipe(**{field: value})
+
+
+def test_replace_ignores_none_and_refuses_unknown_fields():
+    recipe = Recipe(epochs=5)
+    assert recipe.replace(epochs=None, batch_size=64) == Recipe(epochs=5, batch_size=64)
+    with pytest.raises(zoo.ZooError, match="unknown recipe field"):
+        recipe.replace(epoch=3)
+
+
+def _lr(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_schedules_follow_their_shapes():
+    assert make_schedule(Recipe(schedule="cosine"), None) == 1e-3  # no step count: constant
+    onecycle = make_schedule(Recipe(learning_rate=0.1, schedule="onecycle", epochs=10), 100)
+    assert isinstance(onecycle, OneCycle)
+    assert _lr(onecycle, 0) == pytest.approx(0.1 / 25)
+    assert _lr(onecycle, 300) == pytest.approx(0.1)
+    assert _lr(onecycle, 1000) == pytest.approx(0.1 / 1e4)
+    assert _lr(onecycle, 150) < _lr(onecycle, 300) and _lr(onecycle, 600) < 0.1
+    cosine = make_schedule(Recipe(learning_rate=0.1, schedule="cosine", warmup_epochs=1,
+                                  epochs=10), 100)
+    assert _lr(cosine, 100) == pytest.approx(0.1)
+    assert _lr(cosine, 50) < 0.1 and _lr(cosine, 1000) == pytest.approx(0.0, abs=1e-6)
+    step = make_schedule(Recipe(learning_rate=0.1, schedule="step", epochs=4), 10)
+    assert [_lr(step, s) for s in (0, 25, 35)] == pytest.approx([0.1, 0.01, 0.001])
+    restored = OneCycle.from_config(onecycle.get_config())
+    assert _lr(restored, 450) == pytest.approx(_lr(onecycle, 450))
+
+
+def test_weight_decay_spares_biases_and_normalisation():
+    model = zoo.get("resnet20", compile=False)
+    optimizer = make_optimizer(Recipe(optimizer="sgd", weight_decay=0.1, learning_rate=0.5))
+    optimizer.build(model.trainable_variables)
+    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed and all("kernel" in path for path in decayed)
+    assert not any(name in path for path in decayed for name in ("bias", "gamma", "beta"))
+
+
+def test_smoothed_sparse_crossentropy_matches_dense_label_smoothing():
+    logits = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    got = SparseSmoothedCrossentropy(0.1)(labels, logits)
+    want = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+        np.eye(5)[labels], logits)
+    assert float(got) == pytest.approx(float(want), rel=1e-6)
+    model = zoo.get("mnist_mlp", compile=False)
+    zoo.recipe.compile_model(model, "classification", Recipe(label_smoothing=0.1))
+    assert isinstance(model.loss, SparseSmoothedCrossentropy)

@@ -1,0 +1,32 @@
+"""The one error type the zoo raises for bad user input, and helpers that build its messages."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZooError(ValueError):
+    """Something the user asked for cannot be done; the message says what and how to fix it.
+
+    It subclasses `ValueError` so code that already catches bad-value errors keeps working.
+    The command-line tools print the message alone and exit with status 2.
+    """
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return `" (did you mean 'x'?)"` for the closest choices to `name`, or `""` if none is close."""
+    matches = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    quoted = " or ".join(repr(m) for m in matches)
+    return f" (did you mean {quoted}?)"
+
+
+def unknown(kind: str, name: object, choices: Iterable[str]) -> ZooError:
+    """Build the error for an unknown `kind` called `name`, naming close matches and the valid ones."""
+    choices = sorted(choices)
+    return ZooError(
+        f"unknown {kind} {name!r}{did_you_mean(str(name), choices)}; "
+        f"valid: {', '.join(choices)}"
+    )

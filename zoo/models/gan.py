@@ -1,0 +1,218 @@
+"""DCGAN for 28x28 grey images (Radford, Metz and Chintala 2016), trained by `fit()` on real images.
+
+`model(z)` maps latent vectors to images in pixel units (0-255), `model.generate(n)` draws new
+ones. `fit(images)` alternates a discriminator step and a generator step per batch and logs
+`d_loss` and `g_loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+from zoo import checks
+from zoo.errors import ZooError
+from zoo.recipe import Recipe
+from zoo.registry import Card, register
+
+
+def generator_network(latent_dim: int, image_shape: tuple[int, ...]) -> keras.Model:
+    """Latent vector -> (h/4, w/4, 256) -> (h/4, w/4, 128) -> (h/2, w/2, 64) -> image, tanh to 0-255."""
+    h, w = image_shape[0] // 4, image_shape[1] // 4
+    z = keras.Input((latent_dim,), name="latent")
+    x = layers.Dense(h * w * 256, use_bias=False, name="project")(z)
+    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.LeakyReLU(0.2, name="project_act")(x)
+    x = layers.Reshape((h, w, 256), name="reshape")(x)
+    for i, (filters, stride) in enumerate(((128, 1), (64, 2)), start=1):
+        x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False,
+                                   name=f"deconv{i}")(x)
+        x = layers.BatchNormalization(name=f"deconv{i}_bn")(x)
+        x = layers.LeakyReLU(0.2, name=f"deconv{i}_act")(x)
+    x = layers.Conv2DTranspose(image_shape[-1], 5, strides=2, padding="same", use_bias=False,
+                               activation="tanh", name="to_image")(x)
+    outputs = layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x)
+    return keras.Model(z, outputs, name="generator")
+
+
+def discriminator_network(image_shape: tuple[int, ...], dropout: float = 0.3) -> keras.Model:
+    """Raw pixels -> two stride-2 5x5 convolutions (64, 128) with LeakyReLU and dropout -> one logit."""
+    images = keras.Input(image_shape, name="pixels")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit")(images)
+    for i, filters in enumerate((64, 128), start=1):
+        x = layers.Conv2D(filters, 5, strides=2, padding="same", name=f"conv{i}")(x)
+        x = layers.LeakyReLU(0.2, name=f"conv{i}_act")(x)
+        x = layers.Dropout(dropout, name=f"conv{i}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return keras.Model(images, layers.Dense(1, name="logit")(x), name="discriminator")
+
+
+def _bce(target: float, logits):
+    return ops.mean(keras.losses.binary_crossentropy(
+        ops.full_like(logits, target), logits, from_logits=True))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DCGAN(keras.Model):
+    """A generator and a discriminator trained against each other by `fit(real_images)`.
+
+    `compile(optimizer)` sets the discriminator's optimizer and a copy of it for the generator
+    (or pass `g_optimizer`). The losses are the standard non-saturating GAN losses from logits.
+    The training step is written once per backend around shared loss functions.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int,
+                 seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.g_optimizer = None
+
+    def call(self, latent, training=False):
+        """Generate images (pixel units) from latent vectors."""
+        return self.generator(latent, training=training)
+
+    def compile(self, optimizer="adam", g_optimizer=None, **kwargs) -> None:
+        """Compile with the discriminator's `optimizer`; the generator gets `g_optimizer` or a copy."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if g_optimizer is None:
+            g_optimizer = self.optimizer.__class__.from_config(self.optimizer.get_config())
+        self.g_optimizer = keras.optimizers.get(g_optimizer)
+
+    def get_compile_config(self) -> dict:
+        return {
+            "optimizer": keras.saving.serialize_keras_object(self.optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+        }
+
+    def compile_from_config(self, config: dict) -> None:
+        """Recompile a loaded model; each optimizer is built on its own network's variables,
+        as in training, so its saved state loads back."""
+        self.compile(
+            optimizer=keras.saving.deserialize_keras_object(config["optimizer"]),
+            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+        )
+        self.optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def metrics(self) -> list:
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def generate(self, n: int, seed: int | None = None):
+        """`n` new images in pixel units (0-255), as a backend tensor of shape `(n, *image_shape)`."""
+        z = keras.random.normal((checks.integer("n", n), self.latent_dim), seed=seed)
+        return self.generator(z, training=False)
+
+    # Losses, shared by every backend's training step.
+    def _noise(self, images):
+        return keras.random.normal((ops.shape(images)[0], self.latent_dim),
+                                   seed=self.seed_generator)
+
+    def discriminator_loss(self, real, noise, training: bool = True):
+        """Real images should score 1, generated ones 0."""
+        fake = self.generator(noise, training=training)
+        return (_bce(1.0, self.discriminator(real, training=training))
+                + _bce(0.0, self.discriminator(fake, training=training)))
+
+    def generator_loss(self, noise, training: bool = True):
+        """Generated images should make the discriminator say 1 (the non-saturating loss)."""
+        fake = self.generator(noise, training=training)
+        return _bce(1.0, self.discriminator(fake, training=training))
+
+    def _log(self, d_loss, g_loss) -> dict:
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    @staticmethod
+    def _images(data):
+        return data[0] if isinstance(data, (tuple, list)) else data
+
+    def train_step(self, *args):
+        """One discriminator update, then one generator update, on a batch of real images."""
+        backend = keras.backend.backend()
+        if backend != "tensorflow":
+            raise ZooError(f"DCGAN has no training step for the {backend!r} backend")
+        return self._tensorflow_train_step(self._images(args[0]))
+
+    def _tensorflow_train_step(self, real) -> dict:
+        import tensorflow as tf
+
+        d_vars = self.discriminator.trainable_weights
+        with tf.GradientTape() as tape:
+            d_loss = self.discriminator_loss(real, self._noise(real))
+        self.optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
+        g_vars = self.generator.trainable_weights
+        with tf.GradientTape() as tape:
+            g_loss = self.generator_loss(self._noise(real))
+        self.g_optimizer.apply(tape.gradient(g_loss, g_vars), g_vars)
+        return self._log(d_loss, g_loss)
+
+    def test_step(self, data) -> dict:
+        """Both losses on a batch of held-out real images, without updates."""
+        real = self._images(data)
+        return self._log(self.discriminator_loss(real, self._noise(real), training=False),
+                         self.generator_loss(self._noise(real), training=False))
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> DCGAN:
+        config = dict(config)
+        for part in ("generator", "discriminator"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+
+@register(
+    Card(
+        name="dcgan",
+        family="gan",
+        task="generation",
+        dataset="mnist",
+        input_shape=(100,),
+        input_dtype="float32",
+        output_shape=(28, 28, 1),
+        output="generated images in pixel units (0-255); `fit` takes real images of this shape",
+        params=2_543_809,
+        recipe=Recipe(optimizer="adam", learning_rate=2e-4, beta_1=0.5, batch_size=128,
+                      epochs=25,
+                      notes="Radford et al.'s recipe: Adam at 2e-4 with beta_1 0.5 for both "
+                            "networks, batch 128."),
+        description="A DCGAN after TensorFlow's DCGAN tutorial: the generator projects a "
+                    "100-dimensional normal vector to 7x7x256 and upsamples with batch-"
+                    "normalised transposed convolutions to a tanh image; the discriminator is "
+                    "two stride-2 convolutions with LeakyReLU and dropout.",
+    )
+)
+def dcgan(
+    latent_dim: int = 100,
+    image_shape: Sequence[int] = (28, 28, 1),
+    dropout: float = 0.3,
+    seed: int | None = None,
+) -> keras.Model:
+    """The DCGAN: generator and discriminator for `image_shape` images (height, width multiples of 4)."""
+    latent_dim = checks.integer("latent_dim", latent_dim)
+    shape = checks.shape("image_shape", image_shape, 3)
+    if shape[0] % 4 or shape[1] % 4:
+        raise ZooError(f"image_shape height and width must be multiples of 4, got {shape}")
+    model = DCGAN(generator_network(latent_dim, shape),
+                  discriminator_network(shape, checks.rate("dropout", dropout)),
+                  latent_dim, seed=seed, name="dcgan")
+    model.build((None, latent_dim))
+    return model

@@ -1,0 +1,76 @@
+"""Small building blocks shared by the model families: pixel inputs and the zoo's custom layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+
+def pixel_input(
+    input_shape: Sequence[int],
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+    name: str = "pixels",
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """An input of raw pixels (0-255) and its rescaled tensor.
+
+    With `mean` and `std` (fractions of 255, per channel or scalar) the pixels are standardised,
+    otherwise scaled to [0, 1]. Returns `(inputs, rescaled)`.
+    """
+    inputs = keras.Input(shape=tuple(input_shape), name=name)
+    if mean is None:
+        return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    scale = [1.0 / (255.0 * s) for s in _as_list(std)]
+    offset = [-m / s for m, s in zip(_as_list(mean), _as_list(std), strict=True)]
+    if len(scale) == 1:
+        scale, offset = scale[0], offset[0]
+    return inputs, layers.Rescaling(scale, offset=offset, name="standardize")(inputs)
+
+
+def _as_list(value: Sequence[float] | float | None) -> list[float]:
+    return [float(v) for v in value] if isinstance(value, Sequence) else [float(value)]
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ShortcutPad(layers.Layer):
+    """The parameter-free 'option A' shortcut of He et al. (2016) for CIFAR ResNets.
+
+    Subsamples the feature map by `stride` and zero-pads the channels up to `filters`.
+    """
+
+    def __init__(self, filters: int, stride: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.stride = int(stride)
+
+    def call(self, x):
+        x = x[:, :: self.stride, :: self.stride, :]
+        extra = self.filters - x.shape[-1]
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+
+    def compute_output_shape(self, input_shape):
+        def down(n):
+            return None if n is None else -(-n // self.stride)
+
+        return (input_shape[0], down(input_shape[1]), down(input_shape[2]), self.filters)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, "stride": self.stride}
+
+
+# Per-channel training-set pixel mean and standard deviation, as fractions of 255.
+CIFAR_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+
+def conv_bn_relu(x, filters: int, stride: int = 1, batch_norm: bool = True, name: str = "conv"):
+    """A 3x3 same-padded convolution, optional batch normalisation, then ReLU."""
+    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=not batch_norm,
+                      kernel_initializer="he_normal", name=name)(x)
+    if batch_norm:
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)

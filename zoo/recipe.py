@@ -1,0 +1,212 @@
+"""Training recipes: the dataclass a card carries; the optimizer, schedule and compiled model it makes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+from zoo import checks
+from zoo.errors import ZooError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine", "onecycle", "step")
+TASKS = ("classification", "binary_classification", "reconstruction", "generation")
+# Variables whose names contain these are never weight-decayed (biases and normalisation).
+NO_DECAY = ("bias", "gamma", "beta")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained by default: optimizer, learning-rate schedule, batch, epochs, regularisation.
+
+    `weight_decay` is Keras' decoupled decay (each step subtracts `lr * weight_decay * w`), applied to
+    kernels only. PyTorch-style coupled L2 of `c` under SGD with momentum `m` corresponds to roughly
+    `c / (1 - m)` here, so the recipes from PyTorch papers are converted, and the note says so.
+    """
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    beta_1: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    batch_size: int = 128
+    epochs: int = 10
+    label_smoothing: float = 0.0
+    augment: bool = False
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        checks.choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.choice("schedule", self.schedule, SCHEDULES)
+        checks.positive("learning_rate", self.learning_rate)
+        checks.rate("momentum", self.momentum)
+        checks.rate("beta_1", self.beta_1)
+        checks.number("weight_decay", self.weight_decay, minimum=0.0)
+        checks.number("warmup_epochs", self.warmup_epochs, minimum=0.0)
+        checks.integer("batch_size", self.batch_size)
+        checks.integer("epochs", self.epochs)
+        checks.rate("label_smoothing", self.label_smoothing)
+
+    def replace(self, **changes: object) -> Recipe:
+        """Return a copy with `changes` applied (`None` values are ignored), validated."""
+        names = {f.name for f in dataclasses.fields(self)}
+        bad = sorted(set(changes) - names)
+        if bad:
+            raise ZooError(f"unknown recipe field(s) {bad}; valid: {', '.join(sorted(names))}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """One-cycle learning rate (Smith 2018): linear warm-up to `peak`, then cosine annealing to ~0.
+
+    Starts at `peak / div_factor`, reaches `peak` after `warmup_steps`, and ends at
+    `peak / final_div_factor` after `total_steps`.
+    """
+
+    def __init__(
+        self,
+        peak: float,
+        total_steps: int,
+        warmup_steps: int,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+    ) -> None:
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = max(1, int(warmup_steps))
+        self.div_factor = float(div_factor)
+        self.final_div_factor = float(final_div_factor)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        start = self.peak / self.div_factor
+        end = self.peak / self.final_div_factor
+        up = start + (self.peak - start) * step / self.warmup_steps
+        span = max(1, self.total_steps - self.warmup_steps)
+        done = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
+        down = end + (self.peak - end) * 0.5 * (1.0 + ops.cos(math.pi * done))
+        return ops.where(step < self.warmup_steps, up, down)
+
+    def get_config(self) -> dict:
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "div_factor": self.div_factor,
+            "final_div_factor": self.final_div_factor,
+        }
+
+
+def make_schedule(recipe: Recipe, steps_per_epoch: int | None):
+    """The recipe's learning rate: a float when the schedule is constant or the step count unknown."""
+    if recipe.schedule == "constant" or not steps_per_epoch:
+        return recipe.learning_rate
+    total = max(1, recipe.epochs * steps_per_epoch)
+    warmup = int(recipe.warmup_epochs * steps_per_epoch)
+    schedules = keras.optimizers.schedules
+    if recipe.schedule == "onecycle":
+        return OneCycle(recipe.learning_rate, total, warmup or max(1, int(0.3 * total)))
+    if recipe.schedule == "cosine":
+        if warmup:
+            return schedules.CosineDecay(
+                recipe.learning_rate / 100, total - warmup, warmup_target=recipe.learning_rate,
+                warmup_steps=warmup,
+            )
+        return schedules.CosineDecay(recipe.learning_rate, total)
+    # "step": divide by 10 at 50% and 75% of training (He et al. 2016's CIFAR schedule).
+    bounds = [int(total * 0.5), int(total * 0.75)]
+    values = [recipe.learning_rate, recipe.learning_rate / 10, recipe.learning_rate / 100]
+    return schedules.PiecewiseConstantDecay(bounds, values)
+
+
+def make_optimizer(recipe: Recipe, steps_per_epoch: int | None = None) -> keras.optimizers.Optimizer:
+    """Build the recipe's optimizer; kernels only are weight-decayed."""
+    lr = make_schedule(recipe, steps_per_epoch)
+    decay = recipe.weight_decay or None
+    if recipe.optimizer == "sgd":
+        opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                                   weight_decay=decay)
+    elif recipe.optimizer == "rmsprop":
+        opt = keras.optimizers.RMSprop(lr, momentum=recipe.momentum, weight_decay=decay)
+    elif recipe.optimizer == "adamw":
+        opt = keras.optimizers.AdamW(lr, beta_1=recipe.beta_1, weight_decay=recipe.weight_decay)
+    else:
+        opt = keras.optimizers.Adam(lr, beta_1=recipe.beta_1, weight_decay=decay)
+    if recipe.weight_decay:
+        opt.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    return opt
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy from logits for integer labels, with label smoothing (Keras' sparse loss has none)."""
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "sparse_smoothed_crossentropy",
+                 **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        classes = ops.shape(y_pred)[-1]
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
+        return keras.losses.categorical_crossentropy(
+            labels, y_pred, from_logits=True, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def classification_metrics(num_classes: int, top_k: Sequence[int] = (5,)) -> list:
+    """Accuracy plus Keras' top-k accuracy for each k smaller than the number of classes."""
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    for k in sorted(set(top_k)):
+        checks.integer("top_k", k)
+        if k < num_classes:
+            metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"))
+    return metrics
+
+
+def compile_model(
+    model: keras.Model,
+    task: str,
+    recipe: Recipe,
+    *,
+    top_k: Sequence[int] = (5,),
+    steps_per_epoch: int | None = None,
+    **compile_kwargs: object,
+) -> keras.Model:
+    """Compile `model` for its task with the recipe's optimizer, loss and metrics; returns it.
+
+    Classifiers get cross-entropy from logits (smoothed when the recipe says so), accuracy and
+    top-k accuracy. Models of the other tasks compute their own losses (`compute_loss` or
+    `train_step`) and are compiled with the optimizer alone. Without `steps_per_epoch` the
+    learning rate stays at the recipe's base value.
+    """
+    checks.choice("task", task, TASKS)
+    optimizer = make_optimizer(recipe, steps_per_epoch)
+    if task == "classification":
+        num_classes = int(model.output_shape[-1])
+        loss = (SparseSmoothedCrossentropy(recipe.label_smoothing) if recipe.label_smoothing
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(optimizer=optimizer, loss=loss,
+                      metrics=classification_metrics(num_classes, top_k), **compile_kwargs)
+    elif task == "binary_classification":
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.BinaryCrossentropy(from_logits=True),
+            metrics=[keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
+            **compile_kwargs,
+        )
+    else:
+        model.compile(optimizer=optimizer, **compile_kwargs)
+    return model

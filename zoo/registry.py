@@ -1,0 +1,174 @@
+"""The model registry: `register` a builder with its card, then `get`, `list_models` and `card` by name."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from zoo import checks
+from zoo.errors import ZooError, unknown
+from zoo.recipe import TASKS, Recipe, compile_model
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A result from the literature: metric values (fractions, e.g. 0.72) on a dataset, with the source."""
+
+    dataset: str
+    metrics: dict[str, float]
+    source: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A result measured by this project's own code (read from `results/results.csv`)."""
+
+    dataset: str
+    metrics: dict[str, float]
+    epochs: int
+    wall_time_s: float
+    hardware: str
+    backend: str
+    date: str
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything about one model: what it does, its shapes and size, how to train it, how well it does.
+
+    `input_shape` and `input_dtype` describe what `model(x)` takes without the batch axis; image
+    models take raw pixels (0-255) and rescale inside. `params` is written in the card as a literal
+    number and a test checks it against the built model (`model.count_params()`, all weights).
+    `measured` is `None` until this project has trained the model and recorded the result.
+    """
+
+    name: str
+    family: str
+    task: str
+    dataset: str
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    output_shape: tuple[int, ...]
+    output: str
+    params: int
+    recipe: Recipe
+    description: str
+    reference: Reference | None = None
+    measured: Result | None = None
+    aliases: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        checks.choice("task", self.task, TASKS)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Callable[..., keras.Model]
+    card: Card
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(card: Card) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
+    """Decorator: record the decorated builder under `card.name` (and its aliases) with its card.
+
+    The builder takes only keyword options with defaults (`num_classes=100`, ...); those are the
+    overrides `get` accepts. Registering a name or alias that is taken raises `ZooError`.
+    """
+
+    def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        for name in (card.name, *card.aliases):
+            if name in _REGISTRY or name in _ALIASES:
+                raise ZooError(f"a model named {name!r} is already registered")
+        for param in inspect.signature(builder).parameters.values():
+            if param.default is inspect.Parameter.empty:
+                raise ZooError(f"builder {builder.__name__} option {param.name!r} needs a default")
+        _REGISTRY[card.name] = _Entry(builder, card)
+        for alias in card.aliases:
+            _ALIASES[alias] = card.name
+        return builder
+
+    return decorate
+
+
+def unregister(name: str) -> None:
+    """Remove a registered model and its aliases (for tests and interactive experiments)."""
+    entry = _REGISTRY.pop(resolve(name))
+    for alias in entry.card.aliases:
+        _ALIASES.pop(alias, None)
+
+
+def resolve(name: str) -> str:
+    """The registered name for `name` or its alias; unknown names raise with close matches."""
+    if not isinstance(name, str):
+        raise ZooError(f"a model name must be a string, got {name!r}")
+    if name in _REGISTRY:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    raise unknown("model", name, [*_REGISTRY, *_ALIASES])
+
+
+def list_models(pattern: str = "*", exclude: str | tuple[str, ...] = ()) -> list[str]:
+    """Sorted registered names matching the shell-style `pattern` and none of `exclude`.
+
+    An alias given as the pattern lists the model it stands for: `list_models("mlp")` is
+    `["mnist_mlp"]`.
+    """
+    if pattern in _ALIASES:
+        pattern = _ALIASES[pattern]
+    excludes = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    return sorted(
+        name for name in _REGISTRY
+        if fnmatch.fnmatchcase(name, pattern)
+        and not any(fnmatch.fnmatchcase(name, e) for e in excludes)
+    )
+
+
+def card(name: str) -> Card:
+    """The card of model `name` (or alias)."""
+    return _REGISTRY[resolve(name)].card
+
+
+def options(name: str) -> dict[str, Any]:
+    """The builder options of model `name` with their defaults: what `get(name, **overrides)` accepts."""
+    builder = _REGISTRY[resolve(name)].builder
+    return {p.name: p.default for p in inspect.signature(builder).parameters.values()}
+
+
+def get(name: str, *, compile: bool = True, **overrides: Any) -> keras.Model:
+    """A freshly built model, compiled with its card's recipe unless `compile=False`.
+
+    `overrides` are the builder's options (see `options(name)`), e.g.
+    `get("resnet18", num_classes=10)`. An unknown or invalid option raises `ZooError` listing
+    the valid ones.
+    """
+    entry = _REGISTRY[resolve(name)]
+    valid = options(entry.card.name)
+    bad = sorted(set(overrides) - set(valid))
+    if bad:
+        raise ZooError(
+            f"unknown option(s) {', '.join(map(repr, bad))} for model {entry.card.name!r}; "
+            f"valid: {', '.join(f'{k}={v!r}' for k, v in valid.items())}"
+        )
+    try:
+        model = entry.builder(**overrides)
+    except ZooError as err:
+        raise ZooError(f"{entry.card.name}: {err}") from None
+    except (ValueError, TypeError) as err:
+        raise ZooError(
+            f"cannot build {entry.card.name!r} with {overrides}: {err}; "
+            f"valid options: {', '.join(f'{k}={v!r}' for k, v in valid.items())}"
+        ) from err
+    if compile:
+        compile_model(model, entry.card.task, entry.card.recipe)
+    return model

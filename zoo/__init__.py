@@ -8,12 +8,24 @@ zoo.card("vgg13")             # task, dataset, shapes, parameters, recipe, resul
 ```
 """
 
-from zoo import models
+import logging
+
+from zoo import data, models
 from zoo.errors import ZooError
 from zoo.recipe import Recipe
 from zoo.registry import Card, Reference, Result, card, get, list_models, options, register
 
 __version__ = "0.1.0"
+
+# The zoo says where its data came from and what it is doing in one-line messages on stderr,
+# unless the application has configured logging for "zoo" itself.
+_log = logging.getLogger("zoo")
+if not _log.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("zoo: %(message)s"))
+    _log.addHandler(_handler)
+    _log.setLevel(logging.INFO)
+    _log.propagate = False
 
 __all__ = [
     "Card",
@@ -22,6 +34,7 @@ __all__ = [
     "Result",
     "ZooError",
     "card",
+    "data",
     "get",
     "list_models",
     "models",

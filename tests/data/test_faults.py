@@ -1,0 +1,225 @@
+"""Bad files give the zoo's error naming the file, never a traceback from deep inside or a shorter dataset."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+import zoo
+from tests.data import writers
+from zoo.data import archive
+from zoo.data.catalog import CIFAR100_CLASSES, DATASETS
+
+CIFAR10 = DATASETS["cifar10"].classes
+
+
+def read_error(name, folder) -> str:
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.data.read(name, folder)
+    return str(err.value)
+
+
+def test_truncated_idx_gz(tmp_path):
+    folder = writers.write_idx(tmp_path / "fashion-mnist", writers.mnist_like())
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    message = read_error("fashion_mnist", tmp_path)
+    assert str(path) in message and "truncated or corrupt" in message
+
+
+def test_idx_with_fewer_bytes_than_its_header_promises(tmp_path):
+    folder = writers.write_idx(tmp_path / "fashion-mnist", writers.mnist_like())
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-784]))
+    message = read_error("fashion_mnist", tmp_path)
+    assert str(path) in message and "header promises (10, 28, 28)" in message
+
+
+def test_idx_wrong_magic_number(tmp_path):
+    folder = writers.write_idx(tmp_path / "fashion-mnist", writers.mnist_like())
+    path = folder / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[2] = 0x0D  # float32 instead of unsigned bytes
+    path.write_bytes(gzip.compress(bytes(raw)))
+    message = read_error("fashion_mnist", tmp_path)
+    assert str(path) in message and "wrong magic number 0x00000d01" in message
+
+
+def test_idx_images_and_labels_of_different_counts(tmp_path):
+    data = writers.mnist_like()
+    data["train"] = (data["train"][0], data["train"][1][:-1])
+    writers.write_idx(tmp_path / "fashion-mnist", data)
+    assert "30 images but train-labels-idx1-ubyte has 29 labels" in read_error(
+        "fashion_mnist", tmp_path)
+
+
+def test_idx_missing_file(tmp_path):
+    folder = writers.write_idx(tmp_path / "fashion-mnist", writers.mnist_like())
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert "missing t10k-labels-idx1-ubyte.gz" in read_error("fashion_mnist", tmp_path)
+
+
+def test_idx_labels_out_of_range(tmp_path):
+    data = writers.mnist_like()
+    data["test"][1][0] = 12
+    writers.write_idx(tmp_path / "fashion-mnist", data)
+    assert "test labels span 0..12, expected 0..9" in read_error("fashion_mnist", tmp_path)
+
+
+def test_npz_truncated_missing_key_and_pickled(tmp_path):
+    path = writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like())
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    assert "not a readable npz file" in read_error("mnist", tmp_path)
+    zoo.data._read.cache_clear()
+    np.savez(path, x_train=np.zeros((2, 28, 28), np.uint8))
+    assert "missing array(s) ['y_train', 'x_test', 'y_test']" in read_error("mnist", tmp_path)
+    zoo.data._read.cache_clear()
+    np.savez(path, x_train=np.array([object()] * 2, dtype=object), y_train=np.zeros(2),
+             x_test=np.zeros(2), y_test=np.zeros(2))
+    assert "not a readable npz file" in read_error("mnist", tmp_path)
+
+
+def test_npz_wrong_image_shape(tmp_path):
+    data = writers.mnist_like()
+    data["train"] = (np.zeros((30, 32, 32), np.uint8), data["train"][1])
+    writers.write_npz(tmp_path / "mnist.npz", data)
+    assert "train images have shape (32, 32, 1), expected (28, 28, 1)" in read_error(
+        "mnist", tmp_path)
+
+
+def test_cifar_truncated_pickle_and_missing_batch(tmp_path):
+    folder = writers.write_cifar10(tmp_path / "cifar-10-batches-py",
+                                   writers.cifar_like(10, 25, 10), CIFAR10)
+    (folder / "data_batch_3").write_bytes((folder / "data_batch_3").read_bytes()[:500])
+    message = read_error("cifar10", tmp_path)
+    assert "data_batch_3" in message and "truncated or corrupt" in message
+    zoo.data._read.cache_clear()
+    (folder / "data_batch_3").unlink()
+    assert "data_batch_3: missing" in read_error("cifar10", tmp_path)
+
+
+def test_cifar_pickle_that_would_run_code_is_refused(tmp_path):
+    folder = writers.write_cifar100(tmp_path / "cifar-100-python",
+                                    writers.cifar_like(100, 100, 100), CIFAR100_CLASSES)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (folder / "train").write_bytes(pickle.dumps({b"data": Exploit()}))
+    message = read_error("cifar100", tmp_path)
+    assert "refusing to load" in message and "system" in message
+    assert not marker.exists()
+
+
+def test_cifar_meta_with_other_class_names(tmp_path):
+    writers.write_cifar10(tmp_path / "cifar-10-batches-py", writers.cifar_like(10, 25, 10),
+                          [f"c{i}" for i in range(10)])
+    assert "class names ['c0'" in read_error("cifar10", tmp_path)
+
+
+def test_image_folder_empty_class_unknown_class_and_corrupt_image(tmp_path):
+    root = writers.write_image_folder(tmp_path / "cifar10", writers.cifar_like(10, 20, 10),
+                                      CIFAR10)
+    (root / "test" / "truck").rename(tmp_path / "moved")
+    (root / "test" / "truck").mkdir()
+    assert f"{root / 'test' / 'truck'}: is an empty class folder" in read_error("cifar10",
+                                                                               tmp_path)
+    (root / "test" / "truck").rmdir()
+    (root / "test" / "lorry").mkdir()
+    assert "lorry: is not a cifar10 class" in read_error("cifar10", tmp_path)
+    (root / "test" / "lorry").rmdir()
+    (tmp_path / "moved").rename(root / "test" / "truck")
+    bad = next((root / "train" / "cat").iterdir())
+    bad.write_bytes(b"\x89PNG not really")
+    message = read_error("cifar10", tmp_path)
+    assert str(bad) in message and "cannot decode image" in message
+
+
+def test_image_folder_image_of_the_wrong_size(tmp_path):
+    root = writers.write_image_folder(tmp_path / "cifar10", writers.cifar_like(10, 20, 10),
+                                      CIFAR10)
+    small = writers.images(1, (16, 16, 3), 0)
+    writers.write_image_folder(tmp_path / "small", {"train": (small, np.array([3]))}, CIFAR10)
+    odd = next((tmp_path / "small" / "train" / "cat").iterdir())
+    odd.rename(root / "train" / "cat" / "odd.png")
+    assert "odd.png: image has shape (16, 16, 3), expected (32, 32, 3)" in read_error(
+        "cifar10", tmp_path)
+
+
+def test_aclimdb_empty_class_folder(tmp_path):
+    root = writers.write_aclimdb(tmp_path / "aclImdb")
+    for f in (root / "test" / "pos").iterdir():
+        f.unlink()
+    assert "pos: is an empty class folder" in read_error("imdb", tmp_path)
+
+
+def _tar_with(path, member: tarfile.TarInfo, data: bytes = b"x") -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+
+
+def test_tarball_with_a_dotdot_member_is_refused(tmp_path):
+    member = tarfile.TarInfo("../escaped.txt")
+    member.size = 1
+    path = tmp_path / "cifar10.tar.gz"
+    _tar_with(path, member)
+    message = read_error("cifar10", tmp_path)
+    assert str(path) in message and "unsafe" in message
+    assert not (tmp_path / "cache" / "escaped.txt").exists()
+    assert not list((tmp_path / "cache" / "extracted").glob("cifar10-*"))
+
+
+def test_tarball_with_an_absolute_member_stays_inside_the_cache(tmp_path):
+    outside = tmp_path / "outside" / "absolute.txt"
+    member = tarfile.TarInfo(str(outside))
+    member.size = 1
+    _tar_with(tmp_path / "cifar10.tar.gz", member)
+    assert "the archive holds no imagefolder data" in read_error("cifar10", tmp_path)
+    assert not outside.exists()  # the leading '/' was stripped: written under the cache
+
+
+def test_tarball_with_a_link_out_is_refused(tmp_path):
+    link = tarfile.TarInfo("cifar10/train")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc"
+    path = tmp_path / "cifar10.tar.gz"
+    _tar_with(path, link)
+    assert "unsafe" in read_error("cifar10", tmp_path)
+
+
+def test_corrupt_tarball(tmp_path):
+    (tmp_path / "aclImdb.tar.gz").write_bytes(b"\x1f\x8b\x08 this is not gzip data")
+    assert "aclImdb.tar.gz: cannot extract" in read_error("imdb", tmp_path)
+
+
+def test_interrupted_extraction_is_detected_and_redone(tmp_path):
+    source = writers.write_aclimdb(tmp_path / "src" / "aclImdb")
+    path = writers.tar_gz(source, tmp_path / "aclImdb.tar.gz")
+    root = tmp_path / "cache" / "extracted"
+    target = archive.extract(path, root)
+    # A crash before the completion mark: the folder exists but holds half the files.
+    (target / archive.DONE).unlink()
+    for f in (target / "aclImdb" / "train" / "pos").iterdir():
+        f.unlink()
+    stale = root / f"{target.name}.partial-999999999"
+    stale.mkdir()
+    assert archive.extract(path, root) == target
+    assert len(list((target / "aclImdb" / "train" / "pos").iterdir())) == 3
+    assert not stale.exists()
+    assert zoo.data.read("imdb", tmp_path)["train"][1].tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_archive_that_holds_something_else(tmp_path):
+    (tmp_path / "src" / "junk").mkdir(parents=True)
+    (tmp_path / "src" / "junk" / "readme.txt").write_text("hello")
+    writers.tar_gz(tmp_path / "src" / "junk", tmp_path / "cifar10.tar.gz")
+    assert "the archive holds no imagefolder data for cifar10" in read_error("cifar10", tmp_path)

@@ -1,0 +1,108 @@
+"""The tf.data pipeline: batching, seeded shuffling, epochs reproducible in any process, augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zoo
+from tests.data import writers
+from zoo.data import pipeline
+
+
+def epoch(ds):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+X = np.arange(50, dtype=np.int32).reshape(50, 1)
+Y = np.arange(50, dtype=np.int32)
+
+
+def test_batches_cover_every_example_once():
+    ds = pipeline.dataset(X, Y, 16, shuffle=False)
+    sizes = [len(y) for _, y in ds]
+    assert sizes == [16, 16, 16, 2]
+    np.testing.assert_array_equal(epoch(ds)[1], Y)
+    assert [len(y) for _, y in pipeline.dataset(X, Y, 16, shuffle=False, drop_remainder=True)] \
+        == [16, 16, 16]
+
+
+def test_shuffle_is_seeded_and_changes_every_epoch():
+    ds = pipeline.dataset(X, Y, 8, shuffle=True, seed=1)
+    first, second = epoch(ds)[1], epoch(ds)[1]
+    assert sorted(first) == list(range(50)) and not np.array_equal(first, second)
+    again = pipeline.dataset(X, Y, 8, shuffle=True, seed=1)
+    np.testing.assert_array_equal(epoch(again)[1], first)
+    np.testing.assert_array_equal(epoch(again)[1], second)
+    assert not np.array_equal(epoch(pipeline.dataset(X, Y, 8, shuffle=True, seed=2))[1], first)
+
+
+def test_epoch_ranges_give_the_same_epochs_wherever_they_start():
+    whole = epoch(pipeline.dataset(X, Y, 10, shuffle=True, seed=3, epochs=range(0, 4)))[1]
+    tail = epoch(pipeline.dataset(X, Y, 10, shuffle=True, seed=3, epochs=range(2, 4)))[1]
+    assert len(whole) == 200
+    np.testing.assert_array_equal(whole[100:], tail)
+    assert not np.array_equal(whole[:50], whole[50:100])
+
+
+def test_crop_and_flip_moves_pixels_without_inventing_them():
+    images = writers.images(64, (32, 32, 3), 0)
+    ds = pipeline.dataset(images, np.zeros(64, np.int32), 64, shuffle=False, augment=True, seed=0,
+                          epochs=range(2))
+    (a, _), (b, _) = [(x.numpy(), y) for x, y in ds]
+    assert a.dtype == np.uint8 and a.shape == images.shape
+    assert not np.array_equal(a, images) and not np.array_equal(a, b)
+    for original, augmented in zip(images, a, strict=True):
+        padded = np.pad(original, ((4, 4), (4, 4), (0, 0)))
+        found = any(
+            np.array_equal(augmented, view[dy:dy + 32, dx:dx + 32])
+            for view in (padded, padded[:, ::-1])
+            for dy in range(9) for dx in range(9)
+        )
+        assert found, "an augmented image is not a crop of the padded original or its mirror"
+    again = [x.numpy() for x, _ in pipeline.dataset(images, np.zeros(64, np.int32), 64,
+                                                       shuffle=False, augment=True, seed=0,
+                                                       epochs=range(1, 2))]
+    np.testing.assert_array_equal(again[0], b)
+
+
+def test_validation_is_disjoint_reproducible_and_keeps_order():
+    x = np.arange(1000)
+    (tx, _), (vx, _) = pipeline.carve_validation(x, x, 0.1, seed=0)
+    assert len(vx) == 100 and len(tx) == 900
+    assert not set(tx) & set(vx) and set(tx) | set(vx) == set(x)
+    assert list(vx) == sorted(vx)
+    (_, _), (vx2, _) = pipeline.carve_validation(x, x, 0.1, seed=0)
+    np.testing.assert_array_equal(vx, vx2)
+    (_, _), (vx3, _) = pipeline.carve_validation(x, x, 0.1, seed=1)
+    assert not np.array_equal(vx, vx3)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"validation": 1.0}, r"validation must be a finite number in \[0, 1\)"),
+    ({"validation": 0.999}, "leaves 0 of 30 training examples"),
+    ({"split": "valid"}, r"unknown split 'valid' \(did you mean 'validation'\?\)"),
+    ({"split": []}, "at least one of"),
+    ({"augment": True}, "mnist has no augmentation"),
+])
+def test_bad_load_options(tmp_path, kwargs, message):
+    writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like())
+    with pytest.raises(zoo.ZooError, match=message):
+        zoo.data.load("mnist", data_dir=tmp_path, **kwargs)
+
+
+def test_load_splits_defaults_and_validation(tmp_path):
+    writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like(n_train=40, n_test=10))
+    train, val, test = zoo.data.load("mnist", ["train", "validation", "test"], batch_size=8,
+                                     data_dir=tmp_path, validation=0.25)
+    tx, ty = epoch(train)
+    vx, vy = epoch(val)
+    assert len(tx) == 30 and len(vx) == 10 and len(epoch(test)[0]) == 10
+    assert tx.shape[1:] == (28, 28, 1) and tx.dtype == np.uint8 and ty.dtype == np.int32
+    train_set = {t.tobytes() for t in tx}
+    assert not any(v.tobytes() in train_set for v in vx)
+    np.testing.assert_array_equal(epoch(val)[1], vy)  # evaluation splits are not shuffled
+    with pytest.raises(zoo.ZooError, match="needs validation > 0"):
+        zoo.data.load("mnist", "validation", data_dir=tmp_path, validation=0.0)

@@ -1,0 +1,118 @@
+"""The lookup order: data folder, Keras cache, prepared TFDS data, TFDS download; one clear error if none."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import zoo
+from tests.data import writers
+from zoo.data import tfds as zoo_tfds
+
+
+@pytest.fixture
+def messages():
+    """Lines the zoo logs while the test runs."""
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("zoo")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
+def test_data_dir_argument_then_environment_then_keras_cache(tmp_path, monkeypatch, messages):
+    keras_copy = writers.mnist_like(seed=1)
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    writers.write_npz(tmp_path / "keras" / "datasets" / "mnist.npz", keras_copy)
+    assert zoo.data.read("mnist")["train"][1].tolist() == keras_copy["train"][1].tolist()
+    assert any("mnist: read" in m and "(Keras cache)" in m for m in messages)
+
+    env_copy = writers.mnist_like(seed=2)
+    (tmp_path / "env").mkdir()
+    writers.write_npz(tmp_path / "env" / "mnist.npz", env_copy)
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "env"))
+    assert zoo.data.read("mnist")["train"][1].tolist() == env_copy["train"][1].tolist()
+
+    arg_copy = writers.mnist_like(seed=3)
+    (tmp_path / "arg").mkdir()
+    writers.write_npz(tmp_path / "arg" / "mnist.npz", arg_copy)
+    assert zoo.data.read("mnist", tmp_path / "arg")["train"][1].tolist() == \
+        arg_copy["train"][1].tolist()
+    assert any(str(tmp_path / "arg" / "mnist.npz") in m and "(data folder)" in m
+               for m in messages)
+
+
+def test_a_data_dir_that_is_not_a_folder(tmp_path, monkeypatch):
+    with pytest.raises(zoo.ZooError, match=r"data_dir '.*nowhere' is not a folder"):
+        zoo.data.read("mnist", tmp_path / "nowhere")
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "gone"))
+    with pytest.raises(zoo.ZooError, match=r"ZOO_DATA_DIR '.*gone' is not a folder"):
+        zoo.data.read("mnist")
+
+
+def test_prepared_tfds_data_is_used_before_downloading(monkeypatch, messages):
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
+    monkeypatch.setattr(zoo_tfds, "download", lambda spec: pytest.fail("downloaded"))
+    with tfds.testing.mock_data(num_examples=20):
+        splits = zoo.data.read("cifar100")
+    assert splits["train"][0].shape == (20, 32, 32, 3) and splits["train"][1].max() < 100
+    assert any("prepared TensorFlow Datasets" in m for m in messages)
+
+
+def test_download_through_tfds_with_mock_data(monkeypatch, messages):
+    monkeypatch.setattr(zoo_tfds, "unreachable", lambda url: None)
+    with tfds.testing.mock_data(num_examples=40):
+        train, test = zoo.data.load("cifar100", ["train", "test"], batch_size=8, validation=0.25)
+        x, _ = next(iter(train))
+        assert x.shape == (8, 32, 32, 3) and x.dtype.name == "uint8"
+        assert sum(len(b[1]) for b in train) == 30 and sum(len(b[1]) for b in test) == 40
+        texts, labels = zoo.data.read("imdb")["train"]
+    assert isinstance(texts[0], str) and set(labels.tolist()) <= {0, 1}
+    assert any("downloaded through TensorFlow Datasets" in m for m in messages)
+
+
+def test_nothing_found_gives_one_error_listing_every_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo_tfds, "unreachable", lambda url: None)
+
+    def offline(spec):
+        raise ConnectionError("Failed to resolve 'www.cs.toronto.edu'")
+
+    monkeypatch.setattr(zoo_tfds, "download", offline)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.data.read("cifar100", tmp_path / "data")
+    message = str(err.value)
+    assert f"data folder {tmp_path / 'data'}: none of cifar-100-python" in message
+    assert f"Keras cache {tmp_path / 'keras' / 'datasets'}" in message
+    assert "TensorFlow Datasets in" in message and "not prepared" in message
+    assert "download through TensorFlow Datasets: failed (ConnectionError" in message
+    assert "pass data_dir=" in message and "ZOO_DATA_DIR" in message
+    assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in message
+
+
+def test_no_network_is_noticed_without_waiting_for_tfds_retries(monkeypatch):
+    monkeypatch.setattr(zoo_tfds, "unreachable", lambda url: "cannot reach host (no DNS)")
+    monkeypatch.setattr(zoo_tfds, "download", lambda spec: pytest.fail("tried to download"))
+    with pytest.raises(zoo.ZooError, match="skipped, no network: cannot reach host"):
+        zoo.data.read("imdb")
+    with pytest.raises(zoo.ZooError, match=r"not attempted \(download=False\)"):
+        zoo.data.read("imdb", download=False)
+
+
+def test_unreachable_reports_a_host_that_does_not_resolve():
+    assert "cannot reach no-such-host.invalid" in zoo_tfds.unreachable(
+        "https://no-such-host.invalid/x.tar.gz", timeout=2)
+
+
+def test_synthetic_source_has_the_real_shapes():
+    x, y = zoo.data.arrays("cifar10", "train", source="synthetic", validation=0.0)
+    assert x.shape[1:] == (32, 32, 3) and x.dtype == np.uint8 and y.max() < 10
+    ids, labels = zoo.data.arrays("imdb", "test", source="synthetic", sequence_length=16)
+    assert ids.shape[1:] == (16,) and labels.shape[1:] == (1,)
+    with pytest.raises(zoo.ZooError, match="unknown source 'web'"):
+        zoo.data.read("mnist", source="web")

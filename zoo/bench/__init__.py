@@ -1,0 +1,1 @@
+"""Speed measurements of the zoo: input pipelines against the models they feed."""

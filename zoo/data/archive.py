@@ -1,0 +1,76 @@
+"""Safe, once-only, atomic extraction of `.tar.gz` archives into the zoo's cache folder.
+
+Members are extracted with tarfile's `data` filter: no absolute paths, no `..`, no links that
+point outside, no device files. Extraction goes to a temporary folder that is renamed into place
+only when complete, so a crash part-way leaves nothing that a later run could mistake for a
+finished extraction; the leftovers are removed and the extraction redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import zlib
+from pathlib import Path
+
+from zoo.data.arrays import fail
+from zoo.fileio import cache_dir
+
+log = logging.getLogger("zoo.data")
+DONE = ".zoo-extracted"
+
+
+def _key(path: Path) -> str:
+    stat = path.stat()
+    ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+
+def extract(archive: Path, root: Path | None = None) -> Path:
+    """Extract `archive` once into `root` (default: the cache's `extracted/`) and return the folder.
+
+    The folder is keyed by the archive's path, size and modification time, so a changed archive
+    is extracted afresh. Raises `ZooError` naming the archive if it is corrupt or unsafe.
+    """
+    root = Path(root or cache_dir() / "extracted")
+    stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
+    target = root / f"{stem}-{_key(archive)}"
+    if (target / DONE).exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f"{target.name}.partial-*"):
+        if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    if target.exists():  # an earlier extraction without its completion mark: redo it
+        shutil.rmtree(target, ignore_errors=True)
+    partial = root / f"{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    log.info("extracting %s into %s", archive, target)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(partial, filter="data")
+        (partial / DONE).write_text(str(archive) + "\n")
+        try:
+            os.rename(partial, target)
+        except OSError:
+            if not (target / DONE).exists():  # not a concurrent extraction that finished first
+                raise
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise fail(archive, f"cannot extract ({type(err).__name__}: {err}); the archive is "
+                            "corrupt, truncated, or holds unsafe members") from err
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,113 @@
+"""The one tf.data pipeline every source feeds: in-memory uint8 arrays, seeded shuffle, batched
+gather, on-the-fly augmentation, prefetch.
+
+Examples stay in memory as compact uint8 (or int32 token ids); each epoch draws a permutation of
+indices and gathers whole batches, so the per-example cost of tf.data is paid on batches, not on
+images. Every random choice is stateless and derived from `(seed, epoch)`: an epoch's order and
+augmentation are the same in any process, which is what lets a resumed training run see exactly
+the data an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoo import checks
+from zoo.errors import ZooError
+
+
+def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """Split `(x, y)` into `(train, validation)` by a seeded permutation; both keep their order.
+
+    The same `fraction` and `seed` always give the same, disjoint parts.
+    """
+    fraction = checks.number("validation", fraction, minimum=0.0, maximum=1.0, open_max=True)
+    count = round(fraction * len(x))
+    if fraction and not 0 < count < len(x):
+        raise ZooError(f"validation={fraction} leaves {len(x) - count} of {len(x)} training "
+                       "examples: choose a fraction that keeps both parts non-empty")
+    order = np.random.default_rng(seed).permutation(len(x))
+    held, kept = np.sort(order[:count]), np.sort(order[count:])
+    return (x[kept], y[kept]), (x[held], y[held])
+
+
+def crop_and_flip(images, seed):
+    """CIFAR augmentation for a batch: zero-pad 4 pixels, random 32x32 crop, random horizontal flip.
+
+    `seed` is a stateless seed (shape `[2]`); works on uint8 without converting.
+    """
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    crop_y, crop_x, flip = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    padded = tf.pad(images, [[0, 0], [4, 4], [4, 4], [0, 0]])
+    dy = tf.random.stateless_uniform([batch], crop_y, 0, 9, dtype=tf.int32)
+    dx = tf.random.stateless_uniform([batch], crop_x, 0, 9, dtype=tf.int32)
+    rows = dy[:, None] + tf.range(height)[None, :]
+    cols = dx[:, None] + tf.range(width)[None, :]
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)
+    out = tf.gather(out, cols, axis=2, batch_dims=1)
+    flipped = tf.random.stateless_uniform([batch], flip) < 0.5
+    return tf.where(flipped[:, None, None, None], tf.reverse(out, axis=[2]), out)
+
+
+def dataset(
+    x: np.ndarray,
+    y: np.ndarray | None,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    augment: bool = False,
+    seed: int = 0,
+    epochs: range | None = None,
+    drop_remainder: bool = False,
+):
+    """Batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
+
+    Without `epochs` the dataset is one epoch long and reshuffles at each iteration, as Keras
+    users expect from `model.fit(ds, epochs=...)`. With `epochs=range(a, b)` it holds epochs
+    `a..b-1` back to back, each ordered and augmented from `(seed, epoch)` alone; pass
+    `steps_per_epoch=batches(len(x), batch_size)` to `fit` with it.
+    """
+    import tensorflow as tf
+
+    batch_size = checks.integer("batch_size", batch_size)
+    n = len(x)
+    if n == 0:
+        raise ZooError("cannot make a dataset of 0 examples")
+    steps = batches(n, batch_size, drop_remainder)
+    if steps == 0:
+        raise ZooError(f"batch_size {batch_size} with drop_remainder leaves no batch of "
+                       f"{n} examples")
+    xs = tf.constant(x)
+    ys = None if y is None else tf.constant(y)
+
+    def one_epoch(epoch_seed):
+        order = tf.range(n, dtype=tf.int32)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=epoch_seed)
+
+        def gather(step):
+            ids = order[step * batch_size:tf.minimum((step + 1) * batch_size, n)]
+            batch_x = tf.gather(xs, ids)
+            if augment:
+                batch_x = crop_and_flip(
+                    batch_x, tf.random.experimental.stateless_fold_in(epoch_seed, step))
+            return batch_x if ys is None else (batch_x, tf.gather(ys, ids))
+
+        return tf.data.Dataset.range(steps).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
+                                                deterministic=True)
+
+    seed = tf.constant(int(seed), tf.int64)
+    if epochs is None:
+        seeds = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True).take(1)
+    else:
+        seeds = tf.data.Dataset.from_tensor_slices(tf.constant(list(epochs), tf.int64))
+    ds = seeds.map(lambda s: tf.stack([seed, s])).flat_map(one_epoch)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def batches(n: int, batch_size: int, drop_remainder: bool = False) -> int:
+    """Number of batches in one epoch of `n` examples."""
+    return n // batch_size if drop_remainder else -(-n // batch_size)

@@ -1,0 +1,64 @@
+"""TensorFlow Datasets as a source: data already prepared on disk, or a download through TFDS."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from zoo.data.arrays import Splits, checked
+from zoo.data.catalog import DatasetSpec
+
+
+def data_dir() -> Path:
+    """Where TFDS keeps prepared data: `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`."""
+    return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets")
+
+
+def _builder(spec: DatasetSpec):
+    import tensorflow_datasets as tfds
+
+    return tfds.builder(spec.tfds_name, data_dir=str(data_dir()))
+
+
+def _arrays(builder, spec: DatasetSpec) -> Splits:
+    splits = {}
+    for split in ("train", "test"):
+        xs, ys = [], []
+        for x, y in builder.as_dataset(split=split, as_supervised=True).batch(4096):
+            xs.append(x.numpy())
+            ys.append(y.numpy())
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        if spec.kind == "text":
+            x = np.array([t.decode("utf-8") for t in x], dtype=object)
+        splits[split] = (x, y)
+    return checked(spec, splits, f"TFDS {spec.tfds_name} in {data_dir()}")
+
+
+def prepared(spec: DatasetSpec) -> Splits | None:
+    """The dataset if TFDS has it prepared in its data folder, else `None`."""
+    builder = _builder(spec)
+    return _arrays(builder, spec) if builder.is_prepared() else None
+
+
+def unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why `url`'s host cannot be reached (no DNS, no route), or `None` if a connection opens.
+
+    TFDS retries a failed download for minutes; this check answers in seconds when offline.
+    """
+    host = urlparse(url.split()[0]).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as err:
+        return f"cannot reach {host} ({err.strerror or err})"
+    return None
+
+
+def download(spec: DatasetSpec) -> Splits:
+    """Download and prepare the dataset through TFDS, then read it. Needs a network."""
+    builder = _builder(spec)
+    builder.download_and_prepare()
+    return _arrays(builder, spec)

@@ -10,7 +10,7 @@ zoo.card("vgg13")             # task, dataset, shapes, parameters, recipe, resul
 
 import logging
 
-from zoo import data, models
+from zoo import data, models, train
 from zoo.errors import ZooError
 from zoo.recipe import Recipe
 from zoo.registry import Card, Reference, Result, card, get, list_models, options, register
@@ -40,4 +40,5 @@ __all__ = [
     "models",
     "options",
     "register",
+    "train",
 ]

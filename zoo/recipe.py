@@ -111,7 +111,7 @@ def make_schedule(recipe: Recipe, steps_per_epoch: int | None):
     if recipe.schedule == "constant" or not steps_per_epoch:
         return recipe.learning_rate
     total = max(1, recipe.epochs * steps_per_epoch)
-    warmup = int(recipe.warmup_epochs * steps_per_epoch)
+    warmup = min(int(recipe.warmup_epochs * steps_per_epoch), total // 2)
     schedules = keras.optimizers.schedules
     if recipe.schedule == "onecycle":
         return OneCycle(recipe.learning_rate, total, warmup or max(1, int(0.3 * total)))

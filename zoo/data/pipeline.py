@@ -62,13 +62,15 @@ def dataset(
     seed: int = 0,
     epochs: range | None = None,
     drop_remainder: bool = False,
+    steps_per_epoch: int | None = None,
 ):
     """Batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
 
     Without `epochs` the dataset is one epoch long and reshuffles at each iteration, as Keras
     users expect from `model.fit(ds, epochs=...)`. With `epochs=range(a, b)` it holds epochs
     `a..b-1` back to back, each ordered and augmented from `(seed, epoch)` alone; pass
-    `steps_per_epoch=batches(len(x), batch_size)` to `fit` with it.
+    `steps_per_epoch=batches(len(x), batch_size)` to `fit` with it. `steps_per_epoch` cuts
+    every epoch to that many batches (for smoke runs), keeping epochs aligned with `fit`'s.
     """
     import tensorflow as tf
 
@@ -80,6 +82,8 @@ def dataset(
     if steps == 0:
         raise ZooError(f"batch_size {batch_size} with drop_remainder leaves no batch of "
                        f"{n} examples")
+    if steps_per_epoch is not None:
+        steps = min(steps, checks.integer("steps_per_epoch", steps_per_epoch))
     xs = tf.constant(x)
     ys = None if y is None else tf.constant(y)
 
@@ -105,6 +109,10 @@ def dataset(
     else:
         seeds = tf.data.Dataset.from_tensor_slices(tf.constant(list(epochs), tf.int64))
     ds = seeds.map(lambda s: tf.stack([seed, s])).flat_map(one_epoch)
+    # flat_map hides the length; state it, so Keras knows where an epoch ends without running
+    # into the end of the data.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(
+        steps * (1 if epochs is None else len(epochs))))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,0 +1,36 @@
+"""Helpers for the training tests: run the CLI in-process or as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from zoo.train import cli
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run_cli(*args: str, capsys=None) -> tuple[int, str, str]:
+    """`python -m zoo.train ARGS` in this process: (exit status, stdout, stderr)."""
+    code = cli.main(list(args))
+    out, err = capsys.readouterr() if capsys else ("", "")
+    return code, out, err
+
+
+def spawn(*args: str, **kwargs) -> subprocess.Popen:
+    """`python -m zoo.train ARGS` as a child process (stdout and stderr captured as text)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "zoo.train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+def data_args() -> list[str]:
+    """Real MNIST when $ZOO_DATA_DIR has it, else synthetic data of the same shapes."""
+    return [] if os.environ.get("ZOO_DATA_DIR") else ["--synthetic"]

@@ -1,0 +1,106 @@
+"""`python -m zoo.train`: help, the model table, evaluation, every model's smoke run, and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import zoo
+from tests.train.conftest import run_cli, spawn
+from zoo.data import catalog
+
+
+def test_help_explains_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("--help")
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--dataset", "--epochs", "--batch-size", "--learning-rate", "--optimizer",
+                 "--validation", "--seed", "--data-dir", "--run-dir", "--resume", "--top-k",
+                 "--steps", "--jit-compile", "--mixed-precision", "--verbose", "--option",
+                 "--list", "--evaluate", "--synthetic"):
+        assert flag in text, flag
+    assert "(default 0.1)" in text and "(default 5)" in text and "examples:" in text
+
+
+def test_list_prints_every_model(capsys):
+    code, out, _ = run_cli("--list", capsys=capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["model", "family", "dataset", "params", "reference", "measured"]
+    for name in zoo.list_models():
+        assert any(line.startswith(name + " ") for line in lines), name
+    vgg = next(line for line in lines if line.startswith("vgg13_bn"))
+    assert "cifar100" in vgg and "9,590,948" in vgg and "top1 72.00%" in vgg and "top5 90.29%" in vgg
+
+
+def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
+    code, out, _ = run_cli("fashion_mlp", "--synthetic", "--epochs", "1", "--steps", "2",
+                           "--run-dir", "run", "--top-k", "1", "3", "--verbose", "0",
+                           capsys=capsys)
+    assert code == 0
+    assert "recipe: adam lr 0.002, cosine schedule, batch 128, 1 epochs" in out
+    assert "test accuracy" in out and "top3_accuracy" in out
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+    code, out, _ = run_cli("--evaluate", "run", "--synthetic", "--steps", "2", capsys=capsys)
+    assert code == 0 and "run/last.keras on fashion_mnist test: " in out
+    assert f"{100 * saved['accuracy']:.2f}%" in out
+
+
+def _smoke_args(name: str) -> list[str]:
+    dataset = zoo.card(name).dataset
+    real = os.environ.get("ZOO_DATA_DIR") and dataset != "cifar100"
+    return [] if real else ["--synthetic"]
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_model_trains_through_the_cli(name, capsys):
+    code, _, err = run_cli(name, "--epochs", "1", "--steps", "2", "--run-dir", name,
+                             "--verbose", "0", "--batch-size", "16", *_smoke_args(name),
+                             capsys=capsys)
+    assert code == 0, err
+    with open(f"{name}/metrics.json") as f:
+        metrics = json.load(f)["test"]
+    assert metrics and all(isinstance(v, float) for v in metrics.values())
+    if zoo.card(name).task == "classification":
+        assert {"accuracy", "top5_accuracy"} <= set(metrics)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["vgg31"], "error: unknown model 'vgg31' (did you mean 'vgg13'"),
+    (["mnist_mlp", "--epochs", "-3"], "error: epochs must be >= 1, got -3"),
+    (["mnist_mlp", "--batch-size", "0"], "error: batch_size must be >= 1, got 0"),
+    (["mnist_mlp", "--dataset", "cifar11"], "error: unknown dataset 'cifar11'"),
+    (["mnist_mlp", "--dataset", "cifar10"], "error: mnist_mlp takes inputs of shape (28, 28, 1)"),
+    (["resnet18", "--dataset", "cifar10"], "--option num_classes=10"),
+    (["mnist_mlp", "--optimizer", "adagrad"], "error: argument --optimizer: invalid choice"),
+    (["mnist_mlp", "--epochs", "two"], "error: argument --epochs: invalid int value: 'two'"),
+    (["mnist_mlp", "--option", "dropout"], "expected KEY=VALUE"),
+    (["--evaluate", "nowhere.keras"], "error: no checkpoint at nowhere.keras"),
+    (["--resume", "no-run"], "error: nothing to resume in no-run"),
+    ([], "error: name a model to train"),
+])
+def test_bad_options_print_one_line_and_exit_2(args, message, capsys):
+    try:
+        code, _, err = run_cli(*args, capsys=capsys)
+    except SystemExit as exit_:  # argparse's own errors
+        code, err = exit_.code, capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_errors_from_a_real_process_have_no_traceback(tmp_path):
+    process = spawn("resnet20", "--epochs", "0", cwd=tmp_path)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == \
+        "error: epochs must be >= 1, got 0"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_every_dataset_fits_at_least_one_model():
+    datasets = {zoo.card(n).dataset for n in zoo.list_models()}
+    assert datasets == set(catalog.DATASETS)

@@ -1,0 +1,174 @@
+"""`zoo.train.fit`: the run folder it writes, reproducibility, evaluation, divergence, locking."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.train import runs
+
+
+def small_fit(run_dir, model="mnist_mlp", **kwargs):
+    args = dict(epochs=2, steps=3, batch_size=16, run_dir=run_dir, source="synthetic", verbose=0)
+    return zoo.train.fit(model, **{**args, **kwargs})
+
+
+def test_run_folder_holds_everything(tmp_path):
+    result = small_fit(tmp_path / "run")
+    run = result.run_dir
+    for name in ("config.json", "state.json", "history.csv", "metrics.json", "last.keras",
+                 "best.keras", "curves.png"):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").rglob("events.out.tfevents*"))
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "mnist_mlp" and config["dataset"] == "mnist"
+    assert config["recipe"]["epochs"] == 2 and config["recipe"]["batch_size"] == 16
+    assert config["recipe"]["optimizer"] == "rmsprop"  # the card's, not overridden
+    assert config["seed"] == 0 and config["top_k"] == [5]
+    env = config["environment"]
+    assert env["device"]["backend"] == "tensorflow" and env["versions"]["keras"]
+    assert env["versions"]["tensorflow"] and env["device"]["cores"] >= 1
+    lines = (run / "history.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,accuracy,learning_rate,loss,top5_accuracy,val_accuracy")
+    assert len(lines) == 3
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"loss", "accuracy", "top5_accuracy"}
+    assert result.test_metrics == metrics["test"]
+    assert result.history["loss"] and len(result.history["val_accuracy"]) == 2
+    assert result.last_checkpoint == run / "last.keras"
+    assert list((run / "checkpoints").iterdir()) == [run / "checkpoints" / "epoch-0002.keras"]
+    assert not list(run.rglob("*.partial*")) and not list(run.rglob("*.tmp"))
+
+
+def test_same_seed_same_run_and_several_top_k(tmp_path):
+    a = small_fit(tmp_path / "a", top_k=(2, 5))
+    b = small_fit(tmp_path / "b", top_k=(2, 5))
+    assert a.history == b.history and a.test_metrics == b.test_metrics
+    assert {"top2_accuracy", "top5_accuracy"} <= set(a.test_metrics)
+    c = small_fit(tmp_path / "c", seed=1)
+    assert c.history["loss"] != a.history["loss"]
+
+
+def test_cosine_schedule_anneals_the_logged_learning_rate(tmp_path):
+    rates = small_fit(tmp_path / "run", epochs=3).history["learning_rate"]
+    assert rates[0] > rates[1] > rates[2] >= 0
+
+
+def test_evaluate_matches_the_saved_metrics(tmp_path, capsys):
+    result = small_fit(tmp_path / "run", steps=None, epochs=1)
+    again = zoo.train.evaluate(result.run_dir, source="synthetic")
+    assert again == pytest.approx(result.test_metrics, rel=1e-5)
+    assert zoo.train.evaluate(result.run_dir / "best.keras", source="synthetic") == \
+        pytest.approx(result.test_metrics, rel=1e-5)
+    model = zoo.train.load(result.run_dir)
+    assert isinstance(model, keras.Model) and model.name == "mnist_mlp"
+
+
+def test_a_users_own_model(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Rescaling(1 / 255)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10)(x), name="mine")
+    result = zoo.train.fit(model, "fashion_mnist", epochs=1, steps=2, run_dir=tmp_path / "r",
+                           source="synthetic", verbose=0)
+    assert result.config["model"] == "mine" and "accuracy" in result.test_metrics
+    with pytest.raises(zoo.ZooError, match="needs a dataset"):
+        zoo.train.fit(model)
+
+
+def test_options_adapt_a_registered_model(tmp_path):
+    result = small_fit(tmp_path / "r", model="resnet20", options={"widths": (4, 8, 8)}, epochs=1,
+                       steps=1)
+    assert zoo.train.load(result.run_dir).count_params() < 10_000
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"model": "resnet99"}, r"unknown model 'resnet99' \(did you mean"),
+    ({"epochs": -1}, "epochs must be >= 1"),
+    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+    ({"optimizer": "adagrad"}, "unknown optimizer 'adagrad'"),
+    ({"validation": -0.1}, r"validation must be a finite number in \[0, 1\)"),
+    ({"dataset": "cifar10"}, r"mnist_mlp takes inputs of shape \(28, 28, 1\) but cifar10 has "
+                             r"\(32, 32, 3\); datasets of that shape: mnist, fashion_mnist"),
+    ({"model": "vgg13", "dataset": "cifar10"}, r"vgg13 outputs 100 classes but cifar10 has 10: "
+                                               r"pass options=\{'num_classes': 10\}"),
+    ({"model": "imdb_lstm", "dataset": "mnist"}, r"takes inputs of shape \(200,\)"),
+    ({"dataset": "imdb"}, "mnist_mlp is not a text model"),
+    ({"top_k": 5}, "top_k must be a list"),
+    ({"top_k": [0]}, "top_k must be >= 1"),
+    ({"steps": 0}, "steps must be >= 1"),
+    ({"seed": -2}, "seed must be >= 0"),
+    ({"jit_compile": "yes"}, "jit_compile must be"),
+    ({"options": {"hidden": ()}}, "hidden must not be empty"),
+    ({"options": {"widht": 3}}, r"unknown option\(s\) 'widht'"),
+    ({"verbose": 5}, r"verbose must be between 0 and 2"),
+])
+def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, message):
+    with pytest.raises(zoo.ZooError, match=message):
+        small_fit(tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_an_existing_run_folder_needs_resume(tmp_path):
+    small_fit(tmp_path / "run", epochs=1)
+    with pytest.raises(zoo.ZooError, match="already holds a run: pass resume=True"):
+        small_fit(tmp_path / "run", epochs=1)
+    with pytest.raises(zoo.ZooError, match="nothing to resume"):
+        zoo.train.fit(run_dir=tmp_path / "other", resume=True)
+    with pytest.raises(zoo.ZooError, match=r"cannot resume with epochs=3: the run was started "
+                                           r"with epochs=1"):
+        zoo.train.fit(run_dir=tmp_path / "run", resume=True, epochs=3)
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path):
+    small_fit(tmp_path / "run", epochs=1)
+    with runs.locked(tmp_path / "run"), pytest.raises(zoo.ZooError, match="is in use by pid"):
+        zoo.train.fit(run_dir=tmp_path / "run", resume=True)
+
+
+@keras.saving.register_keras_serializable(package="zoo_tests")
+class NanAfter(keras.layers.Layer):
+    """Passes its input through until `steps` training calls have run, then outputs NaN."""
+
+    def __init__(self, steps: int, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = steps
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                     name="count")
+
+    def call(self, x, training=False):
+        if training:
+            self.count.assign_add(1.0)
+        return x + keras.ops.where(self.count > self.steps, np.nan, 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps}
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Dense(10)(keras.layers.Rescaling(1 / 255)(keras.layers.Flatten()(inputs)))
+    model = keras.Model(inputs, NanAfter(4)(x), name="unstable")
+    with pytest.raises(zoo.train.TrainingDiverged) as err:
+        zoo.train.fit(model, "mnist", epochs=4, steps=3, run_dir=tmp_path / "r",
+                      source="synthetic", verbose=0)
+    message = str(err.value)
+    assert "the loss became NaN or infinite at epoch 3, batch 1" in message
+    assert "last good checkpoint is" in message and "epoch-0002.keras (epoch 2)" in message
+    state = json.loads((tmp_path / "r" / "state.json").read_text())
+    assert state["epochs_done"] == 2
+    good = keras.saving.load_model(tmp_path / "r" / "last.keras")
+    assert all(np.isfinite(w).all() for w in good.get_weights())
+
+
+def test_reconstruction_and_generation_runs_draw_sample_grids(tmp_path):
+    for name in ("conv_autoencoder", "dcgan"):
+        result = small_fit(tmp_path / name, model=name)
+        samples = sorted((result.run_dir / "samples").iterdir())
+        assert [p.name for p in samples] == ["epoch-0001.png", "epoch-0002.png"]
+        assert samples[0].read_bytes()[:4] == b"\x89PNG"
+    assert set(result.test_metrics) == {"d_loss", "g_loss"}

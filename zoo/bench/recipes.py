@@ -1,0 +1,80 @@
+"""Compare recipe variants of one model on its real dataset: test accuracy per variant and seed.
+
+    python -m zoo.bench.recipes mnist_mlp --epochs 5 --seeds 0 1 \
+        --variant base: --variant cosine2e-3:schedule=cosine,learning_rate=2e-3
+
+Each variant is the card's recipe with the given fields replaced; every run trains on the
+training part (the validation fraction held out, as `zoo.train` does) and reports test accuracy.
+This is how the recipe choices in `benchmarks/NOTES.md` were measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+
+import keras
+
+import zoo
+from zoo.data import pipeline
+from zoo.errors import ZooError
+from zoo.recipe import compile_model
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """`name:key=value,key=value` -> (name, {key: value})."""
+    name, _, fields = text.partition(":")
+    changes = {}
+    for item in filter(None, fields.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            changes[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            changes[key] = value
+    return name, changes
+
+
+def run(model: str, changes: dict, seed: int, epochs: int | None, data_dir=None) -> float:
+    """Test accuracy of `model` trained with its recipe changed by `changes`."""
+    card = zoo.card(model)
+    recipe = card.recipe.replace(**changes, epochs=epochs)
+    train = zoo.data.arrays(card.dataset, "train", seed=seed, data_dir=data_dir)
+    test = zoo.data.arrays(card.dataset, "test", seed=seed, data_dir=data_dir)
+    keras.utils.set_random_seed(seed)
+    net = zoo.get(model, compile=False)
+    steps = pipeline.batches(len(train[0]), recipe.batch_size)
+    compile_model(net, card.task, recipe, steps_per_epoch=steps)
+    net.fit(pipeline.dataset(*train, recipe.batch_size, shuffle=True, augment=recipe.augment,
+                             seed=seed, epochs=range(recipe.epochs)),
+            epochs=recipe.epochs, steps_per_epoch=steps, verbose=0)
+    logs = net.evaluate(pipeline.dataset(*test, 512, shuffle=False), verbose=0, return_dict=True)
+    return float(logs["accuracy"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.bench.recipes", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,...",
+                        help="a recipe variant (repeatable); 'base:' is the card's recipe")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    variants = [parse_variant(v) for v in args.variant] or [("base", {})]
+    try:
+        print("| variant | " + " | ".join(f"seed {s}" for s in args.seeds) + " |")
+        print("|---|" + "---:|" * len(args.seeds))
+        for name, changes in variants:
+            scores = [run(args.model, changes, s, args.epochs, args.data_dir) for s in args.seeds]
+            print(f"| {name} | " + " | ".join(f"{100 * a:.2f}%" for a in scores) + " |",
+                  flush=True)
+    except ZooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

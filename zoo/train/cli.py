@@ -1,0 +1,147 @@
+"""`python -m zoo.train`: a thin command line over `zoo.train.fit` and `zoo.train.evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from typing import NoReturn
+
+import zoo
+from zoo.errors import ZooError
+from zoo.recipe import OPTIMIZERS
+from zoo.train.core import fit
+from zoo.train.evaluate import evaluate
+
+EXAMPLES = """\
+examples:
+  python -m zoo.train vgg13                          # VGG13 on CIFAR-100 with its recipe
+  python -m zoo.train mnist_mlp --epochs 5 --data-dir /data
+  python -m zoo.train resnet18 --dataset cifar10 --option num_classes=10
+  python -m zoo.train --resume runs/mnist_mlp-20261130-120000
+  python -m zoo.train --evaluate runs/mnist_mlp-20261130-120000
+  python -m zoo.train --list
+
+Results go to the run folder (default runs/<model>-<UTC time>/): config.json, history.csv,
+metrics.json, last.keras and best.keras, curves.png, tensorboard/. Bad options exit with
+status 2 and one line saying what is wrong.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see python -m zoo.train --help)\n")
+
+
+def _option(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key.strip(), value
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser; every option maps to one argument of `fit` or `evaluate`."""
+    p = _Parser(prog="python -m zoo.train", epilog=EXAMPLES,
+                description="Train a zoo model on its default dataset with its recipe, and "
+                            "report top-1 and top-k accuracy.",
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", help="registered model name (see --list)")
+    p.add_argument("--list", action="store_true", help="print the table of models and exit")
+    p.add_argument("--evaluate", metavar="PATH",
+                   help="report test metrics of a saved model (.keras file or run folder)")
+    p.add_argument("--dataset", help="dataset to train on (default: the model card's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    p.add_argument("--learning-rate", type=float, help="peak learning rate (default: the "
+                                                       "recipe's)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: the recipe's)")
+    p.add_argument("--validation", type=float, default=0.1,
+                   help="fraction of the training split held out for validation (default 0.1)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for weights, validation split, data order, augmentation "
+                        "(default 0)")
+    p.add_argument("--data-dir", help="folder of local dataset files (default $ZOO_DATA_DIR, "
+                                      "then the Keras cache, TFDS, a download)")
+    p.add_argument("--run-dir", help="run folder (default runs/<model>-<UTC time>)")
+    p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR (or --run-dir) from its last epoch")
+    p.add_argument("--top-k", type=int, nargs="+", default=[5], metavar="K",
+                   help="k of the top-k accuracy metrics (default 5)")
+    p.add_argument("--steps", type=int, help="cap steps per epoch, validation and test, for "
+                                             "smoke runs (default: all)")
+    p.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                   help="XLA compilation (default auto: Keras' choice)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="train in float16 with float32 variables (for GPUs)")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2),
+                   help="0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a "
+                        "terminal, else 2)")
+    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="a builder option of the model, e.g. num_classes=10 (repeatable)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="train on random data of the dataset's shapes (a smoke test)")
+    return p
+
+
+def models_table() -> str:
+    """Every registered model: family, default dataset, parameters, reference and measured result."""
+    rows = [("model", "family", "dataset", "params", "reference", "measured")]
+    for name in zoo.list_models():
+        card = zoo.card(name)
+        reference = "-"
+        if card.reference:
+            reference = ", ".join(_metric(k, v) for k, v in card.reference.metrics.items())
+        measured = "-"
+        if card.measured:
+            measured = ", ".join(_metric(k, v) for k, v in card.measured.metrics.items())
+        rows.append((name, card.family, card.dataset, f"{card.params:,}", reference, measured))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _metric(key: str, value: float) -> str:
+    if "accuracy" in key:
+        return f"{key.replace('_accuracy', '').replace('accuracy', 'top1')} {100 * value:.2f}%"
+    return f"{key} {value:.4g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.list:
+            print(models_table())
+            return 0
+        if args.evaluate:
+            evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
+                     steps=args.steps, source="synthetic" if args.synthetic else "auto",
+                     verbose=1)
+            return 0
+        run_dir = args.run_dir
+        if isinstance(args.resume, str):
+            if run_dir and run_dir != args.resume:
+                raise ZooError("give the run folder once: --resume RUN_DIR or --run-dir")
+            run_dir = args.resume
+        if not args.model and not args.resume:
+            raise ZooError("name a model to train (see --list), or --resume a run, "
+                           "--evaluate a checkpoint, --list the models")
+        fit(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, optimizer=args.optimizer,
+            validation=args.validation, seed=args.seed, data_dir=args.data_dir, run_dir=run_dir,
+            resume=bool(args.resume), top_k=args.top_k, steps=args.steps,
+            jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+            mixed_precision=args.mixed_precision,
+            verbose="auto" if args.verbose is None else args.verbose,
+            options=dict(args.option), source="synthetic" if args.synthetic else "auto")
+    except ZooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: completed epochs are saved; continue with --resume", file=sys.stderr)
+        return 130
+    return 0

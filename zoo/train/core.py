@@ -1,0 +1,445 @@
+"""`fit()` trains a zoo model (or your own) on a dataset with its recipe; `evaluate()` tests a saved one."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import zoo
+from zoo import checks
+from zoo.data import catalog, pipeline
+from zoo.errors import ZooError
+from zoo.fileio import write_json
+from zoo.recipe import Recipe, compile_model
+from zoo.train import callbacks, plots, runs
+
+log = logging.getLogger("zoo.train")
+JIT_CHOICES = ("auto", True, False)
+
+
+class TrainingDiverged(ZooError):
+    """The loss became NaN or infinite; the message names the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: its history, final test metrics and files."""
+
+    history: dict[str, list[float]]
+    test_metrics: dict[str, float]
+    run_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The run's identity: what `config.json` records and a resumed run must agree with."""
+
+    model: str
+    model_options: dict[str, Any]
+    dataset: str
+    task: str
+    recipe: Recipe
+    seed: int
+    validation: float
+    top_k: tuple[int, ...]
+    steps: int | None
+    jit_compile: str | bool
+    mixed_precision: bool
+    source: str
+
+
+def infer_task(model: keras.Model, spec: catalog.DatasetSpec) -> str:
+    """Guess the task of a user's model from its output and the dataset."""
+    out = tuple(model.output_shape[1:]) if hasattr(model, "output_shape") else ()
+    if spec.kind == "text" and out == (1,):
+        return "binary_classification"
+    if spec.kind == "image" and out == (spec.num_classes,):
+        return "classification"
+    if model.compiled:
+        return "custom"
+    raise ZooError(f"cannot tell how to train model {model.name!r} (output {out}) on "
+                   f"{spec.name}: compile it first, or give it {spec.num_classes} logits")
+
+
+def check_pair(card_input: tuple, card_output: tuple, task: str, name: str,
+               spec: catalog.DatasetSpec, sequence_length: int | None) -> None:
+    """Refuse a model/dataset pair whose shapes or class counts do not fit, saying what would."""
+    data_shape = (sequence_length,) if spec.kind == "text" else spec.shape
+    model_shape = card_output if task == "generation" else card_input
+    if spec.kind == "text" and task != "binary_classification":
+        raise ZooError(f"{name} is not a text model; {spec.name} holds text")
+    if tuple(model_shape) != tuple(data_shape):
+        fitting = [d for d in catalog.DATASETS.values()
+                   if (d.kind == "image" and d.shape == tuple(model_shape))]
+        hint = f"; datasets of that shape: {', '.join(d.name for d in fitting)}" if fitting else ""
+        raise ZooError(f"{name} takes inputs of shape {tuple(model_shape)} but {spec.name} has "
+                       f"{tuple(data_shape)}{hint}")
+    if task == "classification" and card_output[-1] != spec.num_classes:
+        raise ZooError(f"{name} outputs {card_output[-1]} classes but {spec.name} has "
+                       f"{spec.num_classes}: pass options={{'num_classes': {spec.num_classes}}} "
+                       f"(--option num_classes={spec.num_classes})")
+
+
+def _monitor(task: str, validation: float) -> tuple[str, str]:
+    prefix = "val_" if validation else ""
+    if task in ("classification", "binary_classification"):
+        return f"{prefix}accuracy", "max"
+    if task == "generation":
+        return f"{prefix}g_loss", "min"
+    return f"{prefix}loss", "min"
+
+
+def _sampler(task: str, images: np.ndarray, seed: int):
+    """A function drawing the run's sample grid from the model, or None for classifiers."""
+    if task == "reconstruction":
+        fixed = images[:8]
+
+        def reconstructions(model):
+            out = np.asarray(model.predict(fixed, verbose=0)) * 255.0
+            return plots.grid(np.concatenate([fixed, out]).astype(np.float32), columns=len(fixed))
+
+        return reconstructions
+    if task == "generation":
+        def generated(model):
+            latent = np.random.default_rng(seed).normal(size=(16, model.latent_dim))
+            images = keras.ops.convert_to_numpy(model.generator(latent.astype("float32"),
+                                                                training=False))
+            return plots.grid(images, columns=4)
+
+        return generated
+    return None
+
+
+def _environment() -> dict[str, Any]:
+    return {"versions": runs.versions(), "device": runs.device(),
+            "command": runs.command_line(),
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _settings_from_config(config: dict[str, Any]) -> _Settings:
+    fields = {f.name for f in dataclasses.fields(_Settings)}
+    values = {k: v for k, v in config.items() if k in fields}
+    values["recipe"] = Recipe(**values["recipe"])
+    values["top_k"] = tuple(values["top_k"])
+    return _Settings(**values)
+
+
+def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
+    """On resume, settings come from config.json; a differing explicit argument is an error."""
+    recipe = dataclasses.asdict(saved.recipe)
+    for key, value in given.items():
+        if value is None:
+            continue
+        old = recipe.get(key) if key in recipe else getattr(saved, key, None)
+        if isinstance(old, (list, tuple)):
+            old, value = list(old), list(value)
+        if old != value:
+            raise ZooError(f"cannot resume with {key}={value!r}: the run was started with "
+                           f"{key}={old!r} (resume takes its settings from config.json)")
+
+
+def fit(
+    model: str | keras.Model | None = None,
+    dataset: str | None = None,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    optimizer: str | None = None,
+    validation: float = 0.1,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    top_k: Sequence[int] = (5,),
+    steps: int | None = None,
+    jit_compile: str | bool = "auto",
+    mixed_precision: bool = False,
+    verbose: int | str = "auto",
+    options: dict[str, Any] | None = None,
+    source: str = "auto",
+) -> TrainResult:
+    """Train `model` on `dataset` with its card's recipe, then test it; every epoch is resumable.
+
+    Args:
+        model: a registered name (`"vgg13"`) or a `keras.Model` of your own.
+        dataset: default: the card's dataset (required for your own model).
+        epochs, batch_size, learning_rate, optimizer: override the recipe.
+        validation: fraction of the training split held out for validation each epoch.
+        seed: seeds the weights, the validation carve, the data order and augmentation.
+        data_dir: folder of local dataset files (default `$ZOO_DATA_DIR`, then the usual lookup).
+        run_dir: the run folder (default `runs/<model>-<UTC time>`).
+        resume: continue the run in `run_dir` from its last completed epoch.
+        top_k: the k of each top-k accuracy metric (classifiers).
+        steps: cap on steps per epoch (and on validation and test steps), for smoke runs.
+        jit_compile: XLA compilation: `"auto"` (Keras' choice), True or False.
+        mixed_precision: train in float16 with float32 variables and loss scaling.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch; `"auto"`: 1 on a terminal,
+            else 2.
+        options: builder options of a registered model (`{"num_classes": 10}`).
+        source: `"auto"` (local files, then TFDS) or `"synthetic"` (random data of the right
+            shapes; for smoke runs).
+
+    Returns:
+        A `TrainResult`. Raises `ZooError` for bad options, `TrainingDiverged` if the loss
+        becomes NaN (the last good checkpoint is kept and named).
+    """
+    if resume:
+        if run_dir is None:
+            raise ZooError("resume needs the run folder to continue (run_dir=..., --resume DIR)")
+        run_dir = Path(run_dir)
+        if not (run_dir / runs.CONFIG).exists():
+            raise ZooError(f"nothing to resume in {run_dir}: it has no {runs.CONFIG}")
+        config = runs.read_json(run_dir / runs.CONFIG)
+        settings = _settings_from_config(config)
+        given = {"model": model if isinstance(model, str) else None, "dataset": dataset,
+                 "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                 "optimizer": optimizer, "steps": steps}
+        _check_resume_args(settings, given)
+        user_model = model if isinstance(model, keras.Model) else None
+    else:
+        settings, user_model = _resolve(model, dataset, epochs, batch_size, learning_rate,
+                                        optimizer, validation, seed, top_k, steps, jit_compile,
+                                        mixed_precision, options, source)
+        run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(settings.model)
+        if (run_dir / runs.STATE).exists() or (run_dir / runs.CONFIG).exists():
+            raise ZooError(f"run folder {run_dir} already holds a run: pass resume=True "
+                           "(--resume) to continue it, or choose another run_dir")
+        config = None
+    verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
+        "verbose", verbose, minimum=0, maximum=2)
+    with runs.locked(run_dir):
+        return _run(settings, user_model, run_dir, config, data_dir, verbose)
+
+
+def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, validation, seed,
+             top_k, steps, jit_compile, mixed_precision, options, source):
+    """Check every argument and resolve the recipe: card defaults with the user's overrides."""
+    if model is None:
+        raise ZooError(f"fit needs a model: a registered name ({', '.join(zoo.list_models())}) "
+                       "or a keras.Model")
+    options = dict(options or {})
+    if isinstance(model, keras.Model):
+        if options:
+            raise ZooError("options apply to registered models; build your model with them")
+        if dataset is None:
+            raise ZooError("fit(model=<keras.Model>) needs a dataset")
+        spec = catalog.spec(dataset)
+        task = infer_task(model, spec)
+        name, recipe, user_model = model.name, Recipe(), model
+        card_input, card_output = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+        seq = card_input[0] if spec.kind == "text" else None
+    else:
+        card = zoo.card(model)
+        name, recipe, task, user_model = card.name, card.recipe, card.task, None
+        spec = catalog.spec(dataset or card.dataset)
+        built_options = {**zoo.options(name), **options}
+        if options:  # build once to check the options' values before anything is written
+            zoo.get(name, compile=False, **options)
+        card_input = tuple(built_options.get("input_shape") or card.input_shape)
+        if "image_shape" in built_options:
+            card_output = tuple(built_options["image_shape"])
+        elif "num_classes" in built_options:
+            card_output = (built_options["num_classes"],)
+        else:
+            card_output = card.output_shape
+        seq = built_options.get("sequence_length")
+        if spec.kind == "text":
+            card_input = (seq,)
+    check_pair(card_input, card_output, task, name, spec, seq)
+    recipe = recipe.replace(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            optimizer=optimizer)
+    if jit_compile not in JIT_CHOICES:
+        raise ZooError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
+    if source not in ("auto", "synthetic"):
+        raise ZooError(f"unknown source {source!r}; valid: auto, synthetic")
+    if isinstance(top_k, (int, str)) or not isinstance(top_k, Sequence):
+        raise ZooError(f"top_k must be a list of integers, got {top_k!r}")
+    settings = _Settings(
+        model=name, model_options=options, dataset=spec.name, task=task, recipe=recipe,
+        seed=checks.integer("seed", seed, minimum=0),
+        validation=checks.number("validation", validation, minimum=0.0, maximum=1.0,
+                                 open_max=True),
+        top_k=tuple(checks.integer("top_k", k) for k in top_k),
+        steps=None if steps is None else checks.integer("steps", steps),
+        jit_compile=jit_compile, mixed_precision=bool(mixed_precision), source=source)
+    return settings, user_model
+
+
+def _data(settings: _Settings, data_dir):
+    """Arrays of the three splits, and the vectoriser for text (saved with the run)."""
+    spec = catalog.spec(settings.dataset)
+    text = {}
+    if spec.kind == "text":
+        options = {**zoo.options(settings.model), **settings.model_options} if \
+            settings.model in zoo.list_models() else {}
+        text = {"vocab_size": options.get("vocab_size", 20_000),
+                "sequence_length": options.get("sequence_length", 200)}
+    common = dict(seed=settings.seed, validation=settings.validation, data_dir=data_dir,
+                  source=settings.source, **text)
+    splits = {s: zoo.data.arrays(spec.name, s, **common)
+              for s in (("train", "validation", "test") if settings.validation
+                        else ("train", "test"))}
+    vectorizer = None
+    if spec.kind == "text":
+        vectorizer = zoo.data.vectorizer(spec.name, data_dir, seed=settings.seed,
+                                         validation=settings.validation, source=settings.source,
+                                         **text)
+    return splits, vectorizer
+
+
+def _build(settings: _Settings, user_model, steps_per_epoch: int, vectorizer) -> keras.Model:
+    if user_model is not None:
+        model = user_model
+        if not model.compiled:
+            compile_model(model, settings.task, settings.recipe, top_k=settings.top_k,
+                          steps_per_epoch=steps_per_epoch, jit_compile=settings.jit_compile)
+        return model
+    if settings.model not in zoo.list_models():
+        raise ZooError(f"{settings.model} is not a registered model: pass the keras.Model again "
+                       "to resume a run that has no checkpoint yet")
+    options = dict(settings.model_options)
+    if vectorizer is not None:
+        options["vocab_size"] = vectorizer.vocab_size
+    model = zoo.get(settings.model, compile=False, **options)
+    return compile_model(model, settings.task, settings.recipe, top_k=settings.top_k,
+                         steps_per_epoch=steps_per_epoch, jit_compile=settings.jit_compile)
+
+
+def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
+                  start_epoch: int) -> None:
+    r = settings.recipe
+    schedule = r.schedule + (f" (warm-up {r.warmup_epochs:g} epochs)" if r.warmup_epochs else "")
+    extras = [f"weight decay {r.weight_decay:g}" if r.weight_decay else "",
+              f"label smoothing {r.label_smoothing:g}" if r.label_smoothing else "",
+              "augmentation" if r.augment else ""]
+    print(f"zoo.train: {settings.model} on {settings.dataset} "
+          f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})\n"
+          f"  recipe: {r.optimizer} lr {r.learning_rate:g}, {schedule} schedule, batch "
+          f"{r.batch_size}, {r.epochs} epochs"
+          + "".join(f", {e}" for e in extras if e)
+          + f"\n  seed {settings.seed}, steps per epoch "
+          f"{'all' if settings.steps is None else settings.steps}, run folder {run_dir}"
+          + (f"\n  resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
+
+
+def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose) -> TrainResult:
+    splits, vectorizer = _data(settings, data_dir)
+    recipe = settings.recipe
+    x, y = splits["train"]
+    if settings.task in ("reconstruction", "generation"):
+        y = None
+    steps_per_epoch = pipeline.batches(len(x), recipe.batch_size)
+    if settings.steps:
+        steps_per_epoch = min(steps_per_epoch, settings.steps)
+    state = runs.read_json(run_dir / runs.STATE) if (run_dir / runs.STATE).exists() else {}
+    start = int(state.get("epochs_done", 0))
+    if config is None:
+        config = {**{k: v for k, v in dataclasses.asdict(settings).items()},
+                  "data_dir": None if data_dir is None else str(data_dir),
+                  "data": {k: len(v[0]) for k, v in splits.items()},
+                  "environment": _environment()}
+        runs.save_config(run_dir, config)
+        if vectorizer is not None:
+            vectorizer.save(run_dir / "vocabulary.json")
+    _print_recipe(settings, run_dir, {k: len(v[0]) for k, v in splits.items()}, start)
+
+    keras.utils.set_random_seed(settings.seed)
+    previous_policy = keras.mixed_precision.global_policy()
+    if settings.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        if start:
+            model = keras.saving.load_model(run_dir / state["checkpoint"])
+            callbacks.restore_seed_states(model, state.get("seed_states", []))
+        else:
+            model = _build(settings, user_model, steps_per_epoch, vectorizer)
+        history = _train(model, settings, splits, x, y, steps_per_epoch, start, run_dir, state,
+                         verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+    test_ds = _eval_dataset(splits["test"], settings)
+    test = model.evaluate(test_ds, steps=_capped(settings, splits["test"]), verbose=0,
+                          return_dict=True)
+    test = {k: float(v) for k, v in test.items()}
+    write_json(run_dir / runs.METRICS, {"test": test, "epochs": state.get("epochs_done", start),
+                                        "checkpoint": runs.LAST, "dataset": settings.dataset,
+                                        "examples": len(splits["test"][0])})
+    print(f"zoo.train: test {format_metrics(test)}; run folder {run_dir}", flush=True)
+    best = run_dir / runs.BEST
+    return TrainResult(history=history, test_metrics=test, run_dir=run_dir,
+                       last_checkpoint=run_dir / runs.LAST,
+                       best_checkpoint=best if best.exists() else None, config=config)
+
+
+def _eval_dataset(split, settings: _Settings):
+    x, y = split
+    if settings.task in ("reconstruction", "generation"):
+        y = None
+    return pipeline.dataset(x, y, settings.recipe.batch_size, shuffle=False)
+
+
+def _capped(settings: _Settings, split) -> int | None:
+    """Evaluation steps: all batches, or at most `settings.steps` of them."""
+    if settings.steps is None or split is None:
+        return None
+    return min(settings.steps, pipeline.batches(len(split[0]), settings.recipe.batch_size))
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    parts = []
+    for key, value in metrics.items():
+        parts.append(f"{key} {100 * value:.2f}%" if "accuracy" in key else f"{key} {value:.4f}")
+    return ", ".join(parts)
+
+
+def _train(model, settings, splits, x, y, steps_per_epoch, start, run_dir, state, verbose):
+    """Fit from epoch `start` to the recipe's last, with the run's callbacks."""
+    recipe = settings.recipe
+    history = {}
+    if start < recipe.epochs:
+        train_ds = pipeline.dataset(x, y, recipe.batch_size, shuffle=True, augment=recipe.augment,
+                                    seed=settings.seed, epochs=range(start, recipe.epochs),
+                                    steps_per_epoch=steps_per_epoch)
+        val_ds = _eval_dataset(splits["validation"], settings) if settings.validation else None
+        monitor, mode = _monitor(settings.task, settings.validation)
+        watch = callbacks.DivergenceWatch()
+        sample_source = splits["validation" if settings.validation else "test"][0]
+        recorder = callbacks.RunRecorder(run_dir, state, monitor, mode, watch,
+                                         _sampler(settings.task, sample_source, settings.seed))
+        callback_list = [watch, recorder]
+        if keras.backend.backend() == "tensorflow":
+            callback_list.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
+        model.fit(train_ds, epochs=recipe.epochs, initial_epoch=start,
+                  steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                  validation_steps=_capped(settings, splits.get("validation")),
+                  callbacks=callback_list, verbose=verbose, shuffle=False)
+        if watch.where is not None:
+            epoch, batch = watch.where
+            good = state.get("checkpoint")
+            raise TrainingDiverged(
+                f"training stopped: the loss became NaN or infinite at epoch {epoch}, batch "
+                f"{batch} (learning rate {recipe.learning_rate:g}). "
+                + (f"The last good checkpoint is {run_dir / good} (epoch "
+                   f"{state['epochs_done']})." if good else "No epoch finished, so there is no "
+                                                            "checkpoint.")
+                + " Try a lower learning rate.")
+    for row in state.get("history", []):
+        for key, value in row.items():
+            if key != "epoch":
+                history.setdefault(key, []).append(value)
+    return history

@@ -1,0 +1,103 @@
+"""Test metrics of a saved model: a `.keras` checkpoint or a whole run folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+
+import zoo
+from zoo.data import catalog, pipeline
+from zoo.data.text import Vectorizer
+from zoo.errors import ZooError
+from zoo.train import runs
+from zoo.train.core import check_pair, format_metrics, infer_task
+
+
+def _locate(path: str | os.PathLike) -> tuple[Path, Path | None]:
+    """The checkpoint to load and its run folder (if it has one)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / runs.CONFIG).exists():
+            raise ZooError(f"{path} is not a run folder (no {runs.CONFIG}) and not a .keras file")
+        if not (path / runs.LAST).exists():
+            raise ZooError(f"run folder {path} has no checkpoint yet ({runs.LAST})")
+        return path / runs.LAST, path
+    if not path.exists():
+        raise ZooError(f"no checkpoint at {path}: give a .keras file or a run folder")
+    if path.suffix != ".keras":
+        raise ZooError(f"{path} is not a .keras file")
+    return path, path.parent if (path.parent / runs.CONFIG).exists() else None
+
+
+def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
+    """Load a model from a `.keras` file or a run folder (its `last.keras`), in Keras safe mode.
+
+    A file that cannot be read, or that would run code (a `Lambda` layer) while `safe_mode` is
+    on, raises `ZooError` naming it.
+    """
+    checkpoint, _ = _locate(path)
+    try:
+        return keras.saving.load_model(checkpoint, safe_mode=safe_mode)
+    except Exception as err:  # Keras raises many types for a bad file; say which file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = (" It holds code (a Lambda layer); load it with safe_mode=False only if you "
+                "trust its source." if "safe_mode" in str(err) or "Lambda" in str(err) else "")
+        raise ZooError(f"{checkpoint}: cannot load the model ({first}).{hint}") from err
+
+
+def evaluate(
+    path: str | os.PathLike,
+    dataset: str | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    steps: int | None = None,
+    source: str = "auto",
+    verbose: int = 0,
+) -> dict[str, float]:
+    """Test-split metrics of the model saved at `path` (a `.keras` file or a run folder).
+
+    The dataset defaults to the run's (from its `config.json`), else the registered model's
+    card. IMDB models need the run's `vocabulary.json`.
+    """
+    checkpoint, run_dir = _locate(path)
+    config: dict[str, Any] = runs.read_json(run_dir / runs.CONFIG) if run_dir else {}
+    model = load(checkpoint)
+    if dataset is None:
+        dataset = config.get("dataset")
+    if dataset is None and model.name in zoo.list_models():
+        dataset = zoo.card(model.name).dataset
+    if dataset is None:
+        raise ZooError(f"{checkpoint}: cannot tell which dataset to test on; pass dataset=... "
+                       f"(--dataset), one of {', '.join(zoo.data.list_datasets())}")
+    spec = catalog.spec(dataset)
+    task = config.get("task") or (zoo.card(model.name).task if model.name in zoo.list_models()
+                                  else infer_task(model, spec))
+    x, y = zoo.data.read(spec.name, data_dir, source=source)["test"]
+    seq = None
+    if spec.kind == "text":
+        vocabulary = (run_dir or checkpoint.parent) / "vocabulary.json"
+        if not vocabulary.exists():
+            raise ZooError(f"{checkpoint}: a text model needs the vocabulary it was trained "
+                           f"with, {vocabulary}")
+        vectorizer = Vectorizer.load(vocabulary)
+        x, y, seq = vectorizer(x), y.astype("float32")[:, None], vectorizer.sequence_length
+    if task == "generation":
+        check_pair((model.latent_dim,), tuple(model.generator.output_shape[1:]), task,
+                   model.name, spec, seq)
+    else:
+        check_pair(tuple(model.input_shape[1:]), tuple(model.output_shape[1:]), task, model.name,
+                   spec, seq)
+    if task in ("reconstruction", "generation"):
+        y = None
+    if steps is not None:
+        steps = min(steps, pipeline.batches(len(x), batch_size))
+    metrics = model.evaluate(pipeline.dataset(x, y, batch_size, shuffle=False), steps=steps,
+                             verbose=verbose, return_dict=True)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    if verbose:
+        print(f"zoo.train: {checkpoint} on {spec.name} test: {format_metrics(metrics)}")
+    return metrics

@@ -1,0 +1,65 @@
+"""Pictures of a run: learning curves, and grids of reconstructed or generated images."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from zoo.fileio import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curves(path: str | os.PathLike, history: list[dict[str, float]]) -> None:
+    """Plot every metric per epoch, training and validation together, one panel per metric."""
+    if not history:
+        return
+    plt = _pyplot()
+    keys = sorted({k for row in history for k in row} - {"epoch", "learning_rate"})
+    metrics = [k for k in keys if not k.startswith("val_")]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            values = [row.get(key) for row in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o",
+                        markersize=3, label=label)
+        ax.set_title(metric.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def grid(images: np.ndarray, columns: int) -> np.ndarray:
+    """Tile `(n, h, w, c)` images into one `(rows*h, columns*w, c)` image; empty cells are black."""
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    out = np.zeros((rows * h, columns * w, c), images.dtype)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        out[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
+    return out
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an `(h, w, 1 or 3)` image with values in [0, 255] as a PNG, atomically."""
+    plt = _pyplot()
+    image = np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
+    if image.shape[-1] == 1:
+        image = image[..., 0]
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255,
+                   format="png")

@@ -1,0 +1,135 @@
+"""Run folders: naming, the lock that keeps two runs out of one folder, and the files they hold.
+
+A run folder holds `config.json` (the resolved settings, written once at the start),
+`state.json` (what has been completed: epochs, history, best value, the checkpoint to resume
+from), `history.csv`, `metrics.json`, the checkpoints, TensorBoard logs and plots. Every JSON
+file and checkpoint is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import platform
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+from zoo.fileio import write_json, write_text
+
+CONFIG, STATE, METRICS, HISTORY = "config.json", "state.json", "metrics.json", "history.csv"
+LAST, BEST = "last.keras", "best.keras"
+LOCK = ".lock"
+
+
+def utc_stamp() -> str:
+    """The current UTC time as `YYYYMMDD-HHMMSS`, for run folder names."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def default_run_dir(model_name: str, root: str | os.PathLike = "runs") -> Path:
+    """`runs/<model>-<UTC time>`, with a counter appended if that folder exists already."""
+    base = Path(root) / f"{model_name}-{utc_stamp()}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+@contextlib.contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock for the block; a second process is refused with `ZooError`.
+
+    The lock is an `flock` on `.lock`: the operating system releases it when the process ends,
+    even by SIGKILL, so a crashed run never leaves a stale lock.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise ZooError(f"run folder {run_dir} is in use by {owner}; wait for it to finish "
+                           "or choose another --run-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {platform.node()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON file of the run folder; a missing or damaged one raises `ZooError` naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ZooError(f"{path} is missing") from None
+    except (OSError, ValueError) as err:
+        raise ZooError(f"{path}: cannot read ({err})") from err
+
+
+def write_history_csv(path: Path, history: list[dict[str, float]]) -> None:
+    """Rewrite `history.csv` (one row per completed epoch) atomically from the recorded history."""
+    columns = ["epoch", *sorted({k for row in history for k in row} - {"epoch"})]
+    lines = [",".join(columns)]
+    lines += [",".join("" if row.get(c) is None else f"{row[c]:.8g}" for c in columns)
+              for row in history]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a run depends on."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for package in ("zoo", "keras", "tensorflow", "tensorflow-datasets", "numpy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def device() -> dict[str, Any]:
+    """The machine a run used: CPU model and cores, accelerators, Keras backend."""
+    import keras
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpus: list[str] = []
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        for gpu in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(gpu)
+            gpus.append(details.get("device_name", gpu.name))
+    return {"backend": keras.backend.backend(), "cpu": cpu, "cores": os.cpu_count(),
+            "gpus": gpus, "platform": platform.platform()}
+
+
+def describe_hardware(info: dict[str, Any]) -> str:
+    """One line for tables: the GPUs if any, else the CPU and its cores."""
+    if info.get("gpus"):
+        return ", ".join(info["gpus"])
+    return f"{info.get('cpu', '?')} ({info.get('cores', '?')} cores)"
+
+
+def command_line() -> str:
+    """How this process was started, for the record."""
+    return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+def save_config(run_dir: Path, config: dict[str, Any]) -> None:
+    write_json(run_dir / CONFIG, config)

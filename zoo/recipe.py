@@ -55,6 +55,28 @@ class Recipe:
         checks.integer("epochs", self.epochs)
         checks.rate("label_smoothing", self.label_smoothing)
 
+    def summary(self) -> str:
+        """One line: optimizer, learning rate and schedule, regularisation, batch, epochs."""
+        opt = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}[self.optimizer]
+        details = [f"momentum {self.momentum:g}" if self.momentum else "",
+                   "Nesterov" if self.nesterov else "",
+                   f"beta_1 {self.beta_1:g}" if self.beta_1 != 0.9 else ""]
+        details = [d for d in details if d]
+        schedule = {"constant": "constant", "cosine": "cosine-annealed",
+                    "onecycle": "one-cycle", "step": "step-decayed"}[self.schedule]
+        if details:
+            opt += f" ({', '.join(details)})"
+        warmup = f" after {self.warmup_epochs:g} warm-up epochs" if self.warmup_epochs else ""
+        parts = [f"{opt}, {schedule} learning rate {self.learning_rate:g}{warmup}"]
+        if self.weight_decay:
+            parts.append(f"weight decay {self.weight_decay:g}")
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        parts.append(f"batch {self.batch_size}, {self.epochs} epochs")
+        if self.augment:
+            parts.append("pad-crop-flip augmentation")
+        return ", ".join(parts)
+
     def replace(self, **changes: object) -> Recipe:
         """Return a copy with `changes` applied (`None` values are ignored), validated."""
         names = {f.name for f in dataclasses.fields(self)}

@@ -139,10 +139,14 @@ def card(name: str) -> Card:
     return _REGISTRY[resolve(name)].card
 
 
+def builder(name: str) -> Callable[..., keras.Model]:
+    """The builder function registered for model `name` (or alias)."""
+    return _REGISTRY[resolve(name)].builder
+
+
 def options(name: str) -> dict[str, Any]:
     """The builder options of model `name` with their defaults: what `get(name, **overrides)` accepts."""
-    builder = _REGISTRY[resolve(name)].builder
-    return {p.name: p.default for p in inspect.signature(builder).parameters.values()}
+    return {p.name: p.default for p in inspect.signature(builder(name)).parameters.values()}
 
 
 def get(name: str, *, compile: bool = True, **overrides: Any) -> keras.Model:

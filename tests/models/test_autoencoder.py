@@ -23,14 +23,15 @@ def test_autoencoder_loss_is_pixel_binary_crossentropy_against_scaled_input():
 
 
 @pytest.mark.parametrize("name", ["autoencoder", "conv_autoencoder", "vae"])
-def test_fit_with_and_without_targets_agree(name):
+def test_fit_with_and_without_targets_agree_and_labels_are_ignored(name):
     losses = []
-    for args in ((IMAGES,), (IMAGES, IMAGES)):
+    labels = np.arange(len(IMAGES)) % 10
+    for args in ((IMAGES,), (IMAGES, IMAGES), (IMAGES, labels)):
         keras.utils.set_random_seed(0)
         model = zoo.get(name)
         losses.append(model.fit(*args, batch_size=4, epochs=1, verbose=0, shuffle=False)
                       .history["loss"][0])
-    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5) == losses[2]
 
 
 def test_vae_loss_is_reconstruction_plus_kl_and_it_samples():
@@ -41,3 +42,10 @@ def test_vae_loss_is_reconstruction_plus_kl_and_it_samples():
     assert logs["loss"] == pytest.approx(logs["reconstruction_loss"] + logs["kl_loss"], rel=1e-5)
     samples = keras.ops.convert_to_numpy(model.sample(3, seed=0))
     assert samples.shape == (3, 28, 28, 1) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_a_denoising_target_is_used_when_given():
+    model = zoo.get("autoencoder")
+    clean = np.zeros_like(IMAGES)
+    assert model.evaluate(IMAGES, clean, verbose=0) != pytest.approx(
+        model.evaluate(IMAGES, IMAGES, verbose=0))

@@ -41,7 +41,7 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
                            "--run-dir", "run", "--top-k", "1", "3", "--verbose", "0",
                            capsys=capsys)
     assert code == 0
-    assert "recipe: adam lr 0.002, cosine schedule, batch 128, 1 epochs" in out
+    assert "recipe: Adam, cosine-annealed learning rate 0.002, batch 128, 1 epochs" in out
     assert "test accuracy" in out and "top3_accuracy" in out
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     code, out, _ = run_cli("--evaluate", "run", "--synthetic", "--steps", "2", capsys=capsys)

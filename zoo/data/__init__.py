@@ -167,7 +167,8 @@ def load(
         drop_remainder: drop the last, smaller batch.
         source: `"auto"` (the lookup order) or `"synthetic"` (random data of the right shapes).
         download: allow a TensorFlow Datasets download when no local copy is found.
-        vocab_size, sequence_length: IMDB's vocabulary size and tokens per review.
+        vocab_size: IMDB's vocabulary size, padding and unknown-word ids included.
+        sequence_length: IMDB's tokens per review.
 
     Images are uint8 pixels (the models rescale) and labels int32; IMDB gives int32 token ids
     and float labels of shape `(1,)`.

@@ -26,6 +26,17 @@ def _pixel_bce(target, y_pred):
     return ops.mean(ops.reshape(bce, (ops.shape(bce)[0], -1)), axis=-1)
 
 
+def _target(x, y, y_pred):
+    """What to reconstruct: `y` when it is an image batch like the output, else the input `x`.
+
+    So `fit(x)`, `fit(x, x)` and `fit` on a labelled `(image, label)` dataset all train on the
+    images, and a denoising `fit(noisy, clean)` reconstructs the clean ones.
+    """
+    if y is not None and tuple(y.shape[1:]) == tuple(y_pred.shape[1:]):
+        return y
+    return x
+
+
 def _weighted_mean(values, sample_weight):
     if sample_weight is None:
         return ops.mean(values)
@@ -38,12 +49,13 @@ class Autoencoder(keras.Model):
     """A functional model trained to reproduce its input image.
 
     The loss is the binary cross-entropy between the output probabilities and the input pixels
-    scaled to [0, 1], averaged over pixels; the target is `y` when given, else `x`.
+    scaled to [0, 1], averaged over pixels. The target is `y` when it is a batch of images
+    shaped like the output, else `x`: labels that come with a dataset are ignored.
     """
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Pixel-wise binary cross-entropy against the (rescaled) input, plus any added losses."""
-        loss = _weighted_mean(_pixel_bce(x if y is None else y, y_pred), sample_weight)
+        loss = _weighted_mean(_pixel_bce(_target(x, y, y_pred), y_pred), sample_weight)
         for extra in self.losses:
             loss = loss + ops.sum(extra)
         return loss
@@ -100,7 +112,7 @@ class VAE(Autoencoder):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Negative ELBO per image: summed pixel cross-entropy plus the KL term."""
         pixels = float(math.prod(y_pred.shape[1:]))
-        reconstruction = _pixel_bce(x if y is None else y, y_pred) * pixels
+        reconstruction = _pixel_bce(_target(x, y, y_pred), y_pred) * pixels
         z_mean, z_log_var = self.encoder(x, training=training)
         kl = -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=sample_weight)

@@ -177,7 +177,10 @@ def fit(
     Args:
         model: a registered name (`"vgg13"`) or a `keras.Model` of your own.
         dataset: default: the card's dataset (required for your own model).
-        epochs, batch_size, learning_rate, optimizer: override the recipe.
+        epochs: override the recipe's number of epochs.
+        batch_size: override the recipe's batch size.
+        learning_rate: override the recipe's (peak) learning rate.
+        optimizer: override the recipe's optimizer (`adam`, `adamw`, `sgd`, `rmsprop`).
         validation: fraction of the training split held out for validation each epoch.
         seed: seeds the weights, the validation carve, the data order and augmentation.
         data_dir: folder of local dataset files (default `$ZOO_DATA_DIR`, then the usual lookup).
@@ -321,18 +324,11 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int, vectorizer) ->
 
 def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
                   start_epoch: int) -> None:
-    r = settings.recipe
-    schedule = r.schedule + (f" (warm-up {r.warmup_epochs:g} epochs)" if r.warmup_epochs else "")
-    extras = [f"weight decay {r.weight_decay:g}" if r.weight_decay else "",
-              f"label smoothing {r.label_smoothing:g}" if r.label_smoothing else "",
-              "augmentation" if r.augment else ""]
+    steps = "all" if settings.steps is None else settings.steps
     print(f"zoo.train: {settings.model} on {settings.dataset} "
           f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})\n"
-          f"  recipe: {r.optimizer} lr {r.learning_rate:g}, {schedule} schedule, batch "
-          f"{r.batch_size}, {r.epochs} epochs"
-          + "".join(f", {e}" for e in extras if e)
-          + f"\n  seed {settings.seed}, steps per epoch "
-          f"{'all' if settings.steps is None else settings.steps}, run folder {run_dir}"
+          f"  recipe: {settings.recipe.summary()}\n"
+          f"  seed {settings.seed}, steps per epoch {steps}, run folder {run_dir}"
           + (f"\n  resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
 
 

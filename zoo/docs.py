@@ -1,0 +1,280 @@
+"""Markdown for the documentation site, rendered from the registry, the cards and the dataset catalog.
+
+The site's model pages, the models table and the datasets table are all made here at build
+time (`docs/gen_pages.py`), so registering a model gives it a page and a table row, and no
+number on those pages is typed by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from collections import Counter
+
+import zoo
+from zoo.data import catalog
+from zoo.registry import Card
+
+TASKS = {
+    "classification": "image classification",
+    "binary_classification": "text classification (sentiment)",
+    "reconstruction": "image reconstruction",
+    "generation": "image generation",
+}
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def metric_text(key: str, value: float) -> str:
+    """`accuracy 0.72` -> `top-1 72.00%`; other metrics as numbers."""
+    if key == "accuracy":
+        return f"top-1 {percent(value)}"
+    if key.startswith("top") and key.endswith("_accuracy"):
+        return f"top-{key[3:-9]} {percent(value)}"
+    return f"{key.replace('_', ' ')} {value:.4g}"
+
+
+def metrics_text(metrics: dict[str, float]) -> str:
+    return ", ".join(metric_text(k, v) for k, v in metrics.items())
+
+
+def families() -> dict[str, list[str]]:
+    """Registered model names grouped by family, in registry order."""
+    out: dict[str, list[str]] = {}
+    for name in zoo.list_models():
+        out.setdefault(zoo.card(name).family, []).append(name)
+    return out
+
+
+def family_title(family: str) -> str:
+    return {"mlp": "MLPs", "vgg": "VGG", "resnet": "ResNets", "autoencoder": "Autoencoders",
+            "rnn": "Recurrent sentiment models", "gan": "GAN"}.get(family, family)
+
+
+def model_path(name: str) -> str:
+    """The page of model `name`, relative to the docs root."""
+    return f"models/{zoo.card(name).family}/{name}.md"
+
+
+def reference_text(card: Card) -> str:
+    if card.reference is None:
+        return "-"
+    other = f" ({card.reference.dataset})" if card.reference.dataset != card.dataset else ""
+    return metrics_text(card.reference.metrics) + other
+
+
+def measured_text(card: Card) -> str:
+    if card.measured is None:
+        return "not measured yet"
+    m = card.measured
+    return f"{metrics_text(m.metrics)} ({m.dataset}, {m.epochs} epochs)"
+
+
+def models_table(link_prefix: str = "", sources: bool = True) -> str:
+    """Every registered model in one table: family, dataset, size, reference and measured results."""
+    lines = ["| model | family | dataset | parameters | reference | measured here |",
+             "|---|---|---|---:|---|---|"]
+    for name in zoo.list_models():
+        card = zoo.card(name)
+        reference = reference_text(card)
+        if sources and card.reference:
+            reference += f"<br><small>{card.reference.source.split(':')[0]}</small>"
+        lines.append(f"| [{name}]({link_prefix}{card.family}/{name}.md) | "
+                     f"{family_title(card.family)} | {card.dataset} | {card.params:,} | "
+                     f"{reference} | {measured_text(card)} |")
+    return "\n".join(lines)
+
+
+def _architecture(name: str) -> str:
+    """A count of layer types and a layer-by-layer table of the built model (collapsed)."""
+    model = zoo.get(name, compile=False)
+    layers = model.layers if hasattr(model, "layers") else []
+    kinds = Counter(type(layer).__name__ for layer in layers
+                    if type(layer).__name__ != "InputLayer")
+    lines = ["Built with its default options, it has "
+             + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + " layers.", "",
+             '??? note "Layer by layer"', "",
+             "    | layer | type | output shape | parameters |",
+             "    |---|---|---|---:|"]
+    for layer in layers:
+        try:
+            shape = str(tuple(layer.output.shape))
+        except (AttributeError, ValueError):
+            shape = "-"
+        lines.append(f"    | `{layer.name}` | {type(layer).__name__} | {shape} | "
+                     f"{layer.count_params():,} |")
+    return "\n".join(lines)
+
+
+def _options(name: str) -> str:
+    builder = zoo.registry.builder(name)
+    lines = ["| option | default |", "|---|---|"]
+    lines += [f"| `{k}` | `{v!r}` |" for k, v in zoo.options(name).items()]
+    doc = inspect.getdoc(builder) or ""
+    return (doc.splitlines()[0] + "\n\n" if doc else "") + "\n".join(lines) + (
+        f"\n\nPass them to `zoo.get(\"{name}\", option=value)` or "
+        f"`python -m zoo.train {name} --option option=value`.")
+
+
+def _recipe(card: Card) -> str:
+    r = card.recipe
+    lines = [f"{r.summary()}.", "", r.notes, "", '??? note "Every setting"', "",
+             "    | setting | value |", "    |---|---|"]
+    lines += [f"    | `{f.name}` | `{getattr(r, f.name)!r}` |" for f in dataclasses.fields(r)
+              if f.name != "notes"]
+    return "\n".join(lines)
+
+
+def _results(card: Card) -> str:
+    lines = ["| | result | dataset | details |", "|---|---|---|---|"]
+    if card.reference:
+        notes = f" {card.reference.notes}" if card.reference.notes else ""
+        lines.append(f"| reference | {metrics_text(card.reference.metrics)} | "
+                     f"{card.reference.dataset} | {card.reference.source}.{notes} |")
+    else:
+        lines.append("| reference | - | - | no published figure for this exact model |")
+    if card.measured:
+        m = card.measured
+        lines.append(f"| measured here | {metrics_text(m.metrics)} | {m.dataset} | "
+                     f"{m.epochs} epochs in {m.wall_time_s / 60:.1f} min on {m.hardware}, "
+                     f"{m.backend}, {m.date}. {m.notes} |")
+    else:
+        lines.append("| measured here | not measured yet | - | - |")
+    return "\n".join(lines)
+
+
+def example(name: str) -> str:
+    """A short Python example for model `name` that runs as written (the docs tests run it)."""
+    card = zoo.card(name)
+    head = f'import zoo\n\nmodel = zoo.get("{name}")\n'
+    if card.task == "classification":
+        return head + (
+            f'train, val, test = zoo.data.load("{card.dataset}", '
+            f'split=["train", "validation", "test"])\n'
+            "model.fit(train, validation_data=val, epochs=1)\n"
+            "print(model.evaluate(test, return_dict=True))  # loss, accuracy, top5_accuracy\n")
+    if card.task == "binary_classification":
+        return head + (
+            f'train, val = zoo.data.load("{card.dataset}", split=["train", "validation"])\n'
+            "model.fit(train, validation_data=val, epochs=1)\n\n"
+            "# the same vocabulary turns raw reviews into the model's input\n"
+            f'vectorizer = zoo.data.vectorizer("{card.dataset}")\n'
+            'logits = model.predict(vectorizer(["A wonderful, moving film.", "Dull and far too '
+            'long."]))\n'
+            "print(logits[:, 0] > 0)  # True where the review reads as positive\n")
+    if card.task == "reconstruction":
+        extra = ("new_images = model.sample(8)  # decoded from random latent vectors\n"
+                 if name == "vae" else "")
+        return head + (
+            f'train, test = zoo.data.load("{card.dataset}", split=["train", "test"])\n'
+            "model.fit(train, epochs=1)  # the labels that come with the images are ignored\n"
+            "images, _ = next(iter(test))\n"
+            "reconstructions = model.predict(images)  # pixel probabilities in [0, 1]\n" + extra)
+    return head + (
+        f'train = zoo.data.load("{card.dataset}", split="train")\n'
+        "model.fit(train, epochs=1)  # logs d_loss and g_loss\n"
+        "images = model.generate(16)  # pixel values in [0, 255]\n")
+
+
+def model_page(name: str) -> str:
+    """The page of one model: what it is, shapes, architecture, options, recipe, results, use."""
+    card = zoo.card(name)
+    aliases = f" (alias: {', '.join(f'`{a}`' for a in card.aliases)})" if card.aliases else ""
+    return "\n".join([
+        f"# {name}",
+        "",
+        f"{card.description}{aliases}",
+        "",
+        "| property | value |",
+        "|---|---|",
+        f"| family | [{family_title(card.family)}](index.md) |",
+        f"| task | {TASKS[card.task]} |",
+        f"| default dataset | [{card.dataset}](../../datasets.md) |",
+        f"| input | `{card.input_shape}` {card.input_dtype} |",
+        f"| output | `{card.output_shape}`: {card.output} |",
+        f"| parameters | {card.params:,} |",
+        "",
+        "## Architecture",
+        "",
+        _architecture(name),
+        "",
+        "## Options",
+        "",
+        _options(name),
+        "",
+        "## Training recipe",
+        "",
+        _recipe(card),
+        "",
+        "## Results",
+        "",
+        _results(card),
+        "",
+        "## Use",
+        "",
+        "```python",
+        example(name).rstrip(),
+        "```",
+        "",
+        "Train it with its recipe from the command line:",
+        "",
+        "```bash",
+        f"python -m zoo.train {name}",
+        "```",
+        "",
+    ])
+
+
+def family_page(family: str) -> str:
+    """A family's page: the module's description and a table of its models."""
+    names = families()[family]
+    module = importlib.import_module(zoo.registry.builder(names[0]).__module__)
+    doc = inspect.getdoc(module) or ""
+    lines = [f"# {family_title(family)}", "", doc, "",
+             "| model | dataset | parameters | reference | measured here |",
+             "|---|---|---:|---|---|"]
+    for name in names:
+        card = zoo.card(name)
+        lines.append(f"| [{name}]({name}.md) | {card.dataset} | {card.params:,} | "
+                     f"{reference_text(card)} | {measured_text(card)} |")
+    return "\n".join(lines) + "\n"
+
+
+def models_overview() -> str:
+    return "\n".join([
+        "# Models",
+        "",
+        "Every registered model, with its default dataset, size, the literature's result "
+        "and the result measured by this project. Accuracy is on the test split.",
+        "",
+        models_table(),
+        "",
+        "`python -m zoo.train --list` prints the same table in a terminal.",
+        "",
+    ])
+
+
+def datasets_table() -> str:
+    """Every dataset: examples per split, classes, example shape, and the local files accepted."""
+    lines = ["| dataset | train | test | classes | example | local files accepted |",
+             "|---|---:|---:|---:|---|---|"]
+    for spec in catalog.DATASETS.values():
+        shape = "text" if spec.kind == "text" else f"`{spec.shape}` uint8"
+        files = ", ".join(f"`{rel}`" for rel in dict.fromkeys(rel for _, rel in spec.files))
+        lines.append(f"| `{spec.name}` | {spec.counts['train']:,} | {spec.counts['test']:,} | "
+                     f"{spec.num_classes} | {shape} | {files} |")
+    return "\n".join(lines)
+
+
+def nav() -> str:
+    """The site's navigation (literate-nav's SUMMARY.md): fixed pages, then every model."""
+    lines = ["* [Home](index.md)", "* [Models](models/index.md)"]
+    for family, names in families().items():
+        lines.append(f"    * [{family_title(family)}](models/{family}/index.md)")
+        lines += [f"        * [{name}]({model_path(name)})" for name in names]
+    lines += ["* [Datasets](datasets.md)", "* [Training](training.md)",
+              "* [API reference](api.md)"]
+    return "\n".join(lines) + "\n"

@@ -17,7 +17,9 @@ with mkdocs_gen_files.open("models/index.md", "w") as f:
 
 # Tables inside hand-written pages: each <!-- zoo:NAME --> marker is replaced by its table.
 MARKERS = {"datasets.md": {"<!-- zoo:datasets -->": docs.datasets_table()},
-           "index.md": {"<!-- zoo:models -->": docs.models_table("models/", sources=False)}}
+           "index.md": {"<!-- zoo:models -->": docs.models_table("models/", sources=False)},
+           "benchmarks.md": {"<!-- zoo:benchmarks -->": docs.benchmark_results(),
+                             "<!-- zoo:notes -->": docs.benchmark_notes()}}
 for page, tables in MARKERS.items():
     with mkdocs_gen_files.open(page, "r") as f:
         text = f.read()

@@ -75,6 +75,12 @@ def run_command(line: str) -> None:
         except SystemExit as exit_:  # --help
             code = exit_.code
         assert code == 0, f"{line!r} exited with {code}"
+    elif module == "zoo.bench":
+        from zoo.bench import cli
+
+        tiny = ["--seconds", "0.3", "--windows", "2", "--no-loaders", "--no-end-to-end",
+                "--json", "bench.json", "--markdown", "bench.md"]
+        assert cli.main(args + tiny) == 0, f"{line!r} failed"
     else:
         pytest.fail(f"no runner for {module} in the docs tests")
 

@@ -50,8 +50,10 @@ def test_card_is_frozen_and_describes_the_model():
 def test_get_compiles_each_task_with_its_loss_and_metrics():
     model = zoo.get("resnet20")
     assert model.compiled and not zoo.get("resnet20", compile=False).compiled
-    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
-    assert model.loss.get_config()["from_logits"]
+    assert isinstance(model.loss, zoo.recipe.SparseSmoothedCrossentropy)  # logits in
+    assert model.loss.label_smoothing == zoo.card("resnet20").recipe.label_smoothing > 0
+    plain = zoo.get("mnist_mlp").loss
+    assert isinstance(plain, keras.losses.SparseCategoricalCrossentropy) and plain.get_config()["from_logits"]
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert float(model.optimizer.learning_rate) == pytest.approx(zoo.card("resnet20").recipe.learning_rate)
     logs = model.evaluate(keras.ops.zeros((2, 32, 32, 3)), keras.ops.zeros((2,), dtype="int32"),

@@ -11,8 +11,10 @@ import dataclasses
 import importlib
 import inspect
 from collections import Counter
+from pathlib import Path
 
 import zoo
+from zoo import results
 from zoo.data import catalog
 from zoo.registry import Card
 
@@ -67,10 +69,15 @@ def reference_text(card: Card) -> str:
 
 
 def measured_text(card: Card) -> str:
+    """The measured result for tables; a result on another dataset than the card's says so."""
+    missing = results.not_measured().get(card.name)
     if card.measured is None:
-        return "not measured yet"
+        return f"not measured on {missing['dataset']}" if missing else "not measured yet"
     m = card.measured
-    return f"{metrics_text(m.metrics)} ({m.dataset}, {m.epochs} epochs)"
+    text = f"{metrics_text(m.metrics)} ({m.dataset}, {m.epochs} epochs)"
+    if m.dataset != card.dataset:
+        text = f"not measured on {card.dataset}; {text}"
+    return text
 
 
 def models_table(link_prefix: str = "", sources: bool = True) -> str:
@@ -136,14 +143,21 @@ def _results(card: Card) -> str:
                      f"{card.reference.dataset} | {card.reference.source}.{notes} |")
     else:
         lines.append("| reference | - | - | no published figure for this exact model |")
-    if card.measured:
-        m = card.measured
+    missing = results.not_measured().get(card.name)
+    if missing:
+        lines.append(f"| measured here | not measured | {missing['dataset']} | "
+                     f"{missing['reason']} |")
+    measured = results.latest_per_dataset(card.name)
+    for m in measured:
+        notes = f" {m.notes}." if m.notes else ""
         lines.append(f"| measured here | {metrics_text(m.metrics)} | {m.dataset} | "
-                     f"{m.epochs} epochs in {m.wall_time_s / 60:.1f} min on {m.hardware}, "
-                     f"{m.backend}, {m.date}. {m.notes} |")
-    else:
+                     f"{m.epochs} epochs, {m.wall_time_s / 60:.0f} min of training on "
+                     f"{m.hardware}, {m.backend} backend, {m.date}.{notes} |")
+    if not measured and not missing:
         lines.append("| measured here | not measured yet | - | - |")
-    return "\n".join(lines)
+    return "\n".join(lines) + (
+        "\n\nMeasured results come from `python -m zoo.reproduce " + card.name + "`, which "
+        "appends them to `results/results.csv`.")
 
 
 def example(name: str) -> str:
@@ -269,6 +283,22 @@ def datasets_table() -> str:
     return "\n".join(lines)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def benchmark_results() -> str:
+    """The latest `python -m zoo.bench` tables (benchmarks/results.md), or a note if none."""
+    path = REPO / "benchmarks" / "results.md"
+    return path.read_text() if path.exists() else "No benchmark has been recorded yet."
+
+
+def benchmark_notes() -> str:
+    """benchmarks/NOTES.md without its title, its headings moved one level down."""
+    text = (REPO / "benchmarks" / "NOTES.md").read_text()
+    body = text.split("\n", 1)[1] if text.startswith("# ") else text
+    return "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+
+
 def nav() -> str:
     """The site's navigation (literate-nav's SUMMARY.md): fixed pages, then every model."""
     lines = ["* [Home](index.md)", "* [Models](models/index.md)"]
@@ -276,5 +306,5 @@ def nav() -> str:
         lines.append(f"    * [{family_title(family)}](models/{family}/index.md)")
         lines += [f"        * [{name}]({model_path(name)})" for name in names]
     lines += ["* [Datasets](datasets.md)", "* [Training](training.md)",
-              "* [API reference](api.md)"]
+              "* [Benchmarks](benchmarks.md)", "* [API reference](api.md)"]
     return "\n".join(lines) + "\n"

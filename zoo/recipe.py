@@ -27,6 +27,9 @@ class Recipe:
     `weight_decay` is Keras' decoupled decay (each step subtracts `lr * weight_decay * w`), applied to
     kernels only. PyTorch-style coupled L2 of `c` under SGD with momentum `m` corresponds to roughly
     `c / (1 - m)` here, so the recipes from PyTorch papers are converted, and the note says so.
+
+    `jit_compile` and `steps_per_execution` do not change what is learned, only how fast: each
+    card sets them to what measured fastest for its model on CPU (`benchmarks/NOTES.md`).
     """
 
     optimizer: str = "adam"
@@ -41,6 +44,8 @@ class Recipe:
     epochs: int = 10
     label_smoothing: float = 0.0
     augment: bool = False
+    jit_compile: bool = False
+    steps_per_execution: int = 1
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -54,6 +59,7 @@ class Recipe:
         checks.integer("batch_size", self.batch_size)
         checks.integer("epochs", self.epochs)
         checks.rate("label_smoothing", self.label_smoothing)
+        checks.integer("steps_per_execution", self.steps_per_execution)
 
     def summary(self) -> str:
         """One line: optimizer, learning rate and schedule, regularisation, batch, epochs."""
@@ -216,6 +222,8 @@ def compile_model(
     """
     checks.choice("task", task, TASKS)
     optimizer = make_optimizer(recipe, steps_per_epoch)
+    compile_kwargs.setdefault("jit_compile", recipe.jit_compile)
+    compile_kwargs.setdefault("steps_per_execution", recipe.steps_per_execution)
     if task == "classification":
         num_classes = int(model.output_shape[-1])
         loss = (SparseSmoothedCrossentropy(recipe.label_smoothing) if recipe.label_smoothing

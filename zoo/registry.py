@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import inspect
 from collections.abc import Callable
@@ -135,8 +136,16 @@ def list_models(pattern: str = "*", exclude: str | tuple[str, ...] = ()) -> list
 
 
 def card(name: str) -> Card:
-    """The card of model `name` (or alias)."""
-    return _REGISTRY[resolve(name)].card
+    """The card of model `name` (or alias), with the result measured here when there is one.
+
+    The measured result is the newest run in `results/results.csv` on the card's dataset, else
+    on whatever dataset the model was measured (the result names it).
+    """
+    from zoo import results  # reads the registry's Result type; imported late to avoid a cycle
+
+    found = _REGISTRY[resolve(name)].card
+    measured = results.latest(found.name, found.dataset) or results.latest(found.name)
+    return dataclasses.replace(found, measured=measured) if measured else found
 
 
 def builder(name: str) -> Callable[..., keras.Model]:

@@ -45,7 +45,7 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
     assert "test accuracy" in out and "top3_accuracy" in out
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     code, out, _ = run_cli("--evaluate", "run", "--synthetic", "--steps", "2", capsys=capsys)
-    assert code == 0 and "run/last.keras on fashion_mnist test: " in out
+    assert code == 0 and "run/best.keras on fashion_mnist test: " in out
     assert f"{100 * saved['accuracy']:.2f}%" in out
 
 

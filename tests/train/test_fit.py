@@ -172,3 +172,13 @@ def test_reconstruction_and_generation_runs_draw_sample_grids(tmp_path):
         assert [p.name for p in samples] == ["epoch-0001.png", "epoch-0002.png"]
         assert samples[0].read_bytes()[:4] == b"\x89PNG"
     assert set(result.test_metrics) == {"d_loss", "g_loss"}
+
+
+def test_mixed_precision_keeps_float32_variables_and_logits(tmp_path):
+    result = small_fit(tmp_path / "run", mixed_precision=True, epochs=1)
+    assert result.config["precision"] == "mixed_bfloat16"  # a CPU
+    assert np.isfinite(list(result.test_metrics.values())).all()
+    model = zoo.train.load(result.run_dir)
+    assert {w.dtype for w in model.weights} == {"float32"}
+    assert model.get_layer("logits").compute_dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards

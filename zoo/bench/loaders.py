@@ -23,10 +23,10 @@ PAIRS = {"mnist": "mnist_mlp", "fashion_mnist": "fashion_mlp", "cifar10": "resne
 
 
 def loader_rate(name: str, *, batch_size: int = 128, seconds: float = 3.0, data_dir=None,
-                source: str = "auto") -> float:
+                source: str = "auto", download: bool = True) -> float:
     """Training-split samples per second delivered by `zoo.data.load(name)` alone."""
     it = iter(zoo.data.load(name, "train", batch_size=batch_size, data_dir=data_dir,
-                            source=source).repeat())
+                            source=source, download=download).repeat())
 
     def step() -> int:
         return int(next(it)[1].shape[0])

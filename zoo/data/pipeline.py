@@ -60,17 +60,18 @@ def dataset(
     shuffle: bool,
     augment: bool = False,
     seed: int = 0,
-    epochs: range | None = None,
+    epoch=None,
     drop_remainder: bool = False,
     steps_per_epoch: int | None = None,
 ):
-    """Batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
+    """One epoch of batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
 
-    Without `epochs` the dataset is one epoch long and reshuffles at each iteration, as Keras
-    users expect from `model.fit(ds, epochs=...)`. With `epochs=range(a, b)` it holds epochs
-    `a..b-1` back to back, each ordered and augmented from `(seed, epoch)` alone; pass
-    `steps_per_epoch=batches(len(x), batch_size)` to `fit` with it. `steps_per_epoch` cuts
-    every epoch to that many batches (for smoke runs), keeping epochs aligned with `fit`'s.
+    Iterate it once per epoch, as `model.fit(ds, epochs=...)` does. Without `epoch`, each
+    iteration draws a fresh order (the same sequence of orders for the same `seed`). With
+    `epoch`, an int or an integer `tf.Variable` read when each iteration starts, the order and
+    the augmentation come from `(seed, epoch)` alone: the trainer sets the variable as each
+    epoch begins, so a resumed run sees exactly the epochs an uninterrupted one would.
+    `steps_per_epoch` cuts every epoch to that many batches (for smoke runs).
     """
     import tensorflow as tf
 
@@ -104,15 +105,15 @@ def dataset(
                                                 deterministic=True)
 
     seed = tf.constant(int(seed), tf.int64)
-    if epochs is None:
-        seeds = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True).take(1)
+    if epoch is None:
+        start = tf.data.Dataset.random(seed=int(seed), rerandomize_each_iteration=True).take(1)
+    elif isinstance(epoch, tf.Variable):  # read afresh each time an iteration starts
+        start = tf.data.Dataset.range(1).map(lambda _: tf.cast(epoch.read_value(), tf.int64))
     else:
-        seeds = tf.data.Dataset.from_tensor_slices(tf.constant(list(epochs), tf.int64))
-    ds = seeds.map(lambda s: tf.stack([seed, s])).flat_map(one_epoch)
-    # flat_map hides the length; state it, so Keras knows where an epoch ends without running
-    # into the end of the data.
-    ds = ds.apply(tf.data.experimental.assert_cardinality(
-        steps * (1 if epochs is None else len(epochs))))
+        start = tf.data.Dataset.from_tensors(tf.constant(int(epoch), tf.int64))
+    ds = start.map(lambda e: tf.stack([seed, e])).flat_map(one_epoch)
+    # flat_map hides the length; state it, so Keras knows how many batches an epoch has.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -16,7 +16,6 @@ from zoo.errors import ZooError
 
 log = logging.getLogger("zoo.data")
 ARCHIVES = (".tar.gz", ".tgz", ".tar")
-SOURCES = ("auto", "synthetic")
 
 # format -> (does this path hold it?, reader)
 FORMATS: dict[str, tuple[Callable[[Path], bool], Callable[[Path, DatasetSpec], Splits]]] = {
@@ -90,14 +89,31 @@ def looked_for(spec: DatasetSpec) -> str:
     )
 
 
+def check_source(source: str) -> int | None:
+    """Validate a source: `"auto"` gives None, `"synthetic"` or `"synthetic:N"` the example count."""
+    if source == "auto":
+        return None
+    kind, _, count = str(source).partition(":")
+    if kind == "synthetic":
+        if not count:
+            return synthetic.EXAMPLES
+        if count.isdigit() and int(count) >= 4:
+            return int(count)
+    raise ZooError(f"unknown source {source!r}; valid: auto, synthetic, synthetic:N (N >= 4 "
+                   "training examples)")
+
+
 def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source: str = "auto",
          download: bool = True) -> Splits:
-    """Find and read `spec`'s train and test splits, trying each source in order."""
-    if source == "synthetic":
+    """Find and read `spec`'s train and test splits, trying each source in order.
+
+    `source="synthetic"` (or `"synthetic:N"` for N training examples) skips the search and
+    makes random data of the dataset's shapes instead.
+    """
+    examples = check_source(source)
+    if examples is not None:
         log.info("%s: synthetic random data (not the real dataset)", spec.name)
-        return synthetic.read(spec)
-    if source != "auto":
-        raise ZooError(f"unknown source {source!r}; valid: {', '.join(SOURCES)}")
+        return synthetic.read(spec, examples)
     tried = []
     folder = data_folder(data_dir)
     places = [("data folder", folder)] if folder else []

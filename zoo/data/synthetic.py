@@ -14,10 +14,11 @@ import numpy as np
 from zoo.data.arrays import Splits, checked
 from zoo.data.catalog import DatasetSpec
 
+EXAMPLES = 256  # training examples by default; the test split gets a quarter as many
 WORDS = "good great fine bad awful poor film movie plot actor story scene the a and".split()
 
 
-def read(spec: DatasetSpec, examples: int = 256, seed: int = 0) -> Splits:
+def read(spec: DatasetSpec, examples: int = EXAMPLES, seed: int = 0) -> Splits:
     """`examples` training and `examples // 4` test examples of `spec`'s shape and classes."""
     rng = np.random.default_rng(seed)
     splits = {}

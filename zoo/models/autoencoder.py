@@ -150,7 +150,8 @@ def _conv_decoder(z, shape: tuple[int, ...], filters: Sequence[int]):
     for i, f in enumerate(reversed(filters), start=1):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu",
                                    name=f"deconv{i}")(x)
-    return layers.Conv2D(shape[-1], 3, padding="same", activation="sigmoid", name="pixels_out")(x)
+    return layers.Conv2D(shape[-1], 3, padding="same", activation="sigmoid", dtype="float32",
+                         name="pixels_out")(x)
 
 
 _RECIPE = Recipe(optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=20,
@@ -166,7 +167,12 @@ _SHAPES = dict(task="reconstruction", dataset="mnist", input_shape=(28, 28, 1),
         family="autoencoder",
         params=473_636,
         output="reconstructed image, pixel probabilities in [0, 1]",
-        recipe=_RECIPE,
+        recipe=Recipe(optimizer="adam", learning_rate=2e-3, schedule="cosine", batch_size=128,
+                      epochs=50, jit_compile=True, steps_per_execution=32,
+                      notes="Adam, batch 128, 50 epochs, the rate annealed from 2e-3 to zero by "
+                            "a cosine schedule (epochs are cheap: XLA and 32 steps per "
+                            "execution); the loss is binary cross-entropy against the input "
+                            "scaled to [0, 1]."),
         description="A dense autoencoder, 784-256-128-20 and back to 784 with a sigmoid, "
                     "as in the Keras blog's 'Building Autoencoders in Keras'.",
         reference=Reference(
@@ -195,7 +201,8 @@ def autoencoder(
     x = layers.Dense(latent_dim, activation="relu", name="code")(x)
     for i, width in enumerate(reversed(hidden), start=1):
         x = layers.Dense(width, activation="relu", name=f"decode{i}")(x)
-    x = layers.Dense(shape[0] * shape[1] * shape[2], activation="sigmoid", name="pixels_out")(x)
+    x = layers.Dense(shape[0] * shape[1] * shape[2], activation="sigmoid", dtype="float32",
+                     name="pixels_out")(x)
     outputs = layers.Reshape(shape, name="image")(x)
     return Autoencoder(inputs, outputs, name="autoencoder")
 

@@ -33,7 +33,7 @@ def generator_network(latent_dim: int, image_shape: tuple[int, ...]) -> keras.Mo
         x = layers.LeakyReLU(0.2, name=f"deconv{i}_act")(x)
     x = layers.Conv2DTranspose(image_shape[-1], 5, strides=2, padding="same", use_bias=False,
                                activation="tanh", name="to_image")(x)
-    outputs = layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x)
+    outputs = layers.Rescaling(127.5, offset=127.5, dtype="float32", name="to_pixels")(x)
     return keras.Model(z, outputs, name="generator")
 
 
@@ -46,7 +46,8 @@ def discriminator_network(image_shape: tuple[int, ...], dropout: float = 0.3) ->
         x = layers.LeakyReLU(0.2, name=f"conv{i}_act")(x)
         x = layers.Dropout(dropout, name=f"conv{i}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    return keras.Model(images, layers.Dense(1, name="logit")(x), name="discriminator")
+    return keras.Model(images, layers.Dense(1, dtype="float32", name="logit")(x),
+                       name="discriminator")
 
 
 def _bce(target: float, logits):

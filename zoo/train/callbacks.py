@@ -68,6 +68,22 @@ def finite(logs: dict[str, Any] | None) -> bool:
                if isinstance(v, (int, float, np.floating, np.integer)) or np.ndim(v) == 0)
 
 
+class EpochCounter(keras.callbacks.Callback):
+    """Holds the current epoch in a variable that the training dataset reads at each epoch's start.
+
+    With it, epoch `e` is ordered and augmented from `(seed, e)` whichever process runs it.
+    """
+
+    def __init__(self, start: int) -> None:
+        import tensorflow as tf
+
+        super().__init__()
+        self.variable = tf.Variable(start, dtype=tf.int64, trainable=False)
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.variable.assign(epoch)
+
+
 class DivergenceWatch(keras.callbacks.Callback):
     """Stops training at the first batch whose loss or metrics are NaN or infinite.
 

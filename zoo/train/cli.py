@@ -76,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                    help="XLA compilation (default auto: Keras' choice)")
     p.add_argument("--mixed-precision", action="store_true",
-                   help="train in float16 with float32 variables (for GPUs)")
+                   help="compute in float16 (GPU) or bfloat16 (CPU) with float32 variables")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2),
                    help="0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a "
                         "terminal, else 2)")
@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a builder option of the model, e.g. num_classes=10 (repeatable)")
     p.add_argument("--synthetic", action="store_true",
                    help="train on random data of the dataset's shapes (a smoke test)")
+    p.add_argument("--synthetic-examples", type=int, metavar="N",
+                   help="with --synthetic: N training examples (default 256)")
     return p
 
 
@@ -111,6 +113,14 @@ def _metric(key: str, value: float) -> str:
     return f"{key} {value:.4g}"
 
 
+def _source(args: argparse.Namespace) -> str:
+    if args.synthetic_examples is not None:
+        if not args.synthetic:
+            raise ZooError("--synthetic-examples needs --synthetic")
+        return f"synthetic:{args.synthetic_examples}"
+    return "synthetic" if args.synthetic else "auto"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -119,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.evaluate:
             evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
-                     steps=args.steps, source="synthetic" if args.synthetic else "auto",
-                     verbose=1)
+                     steps=args.steps, source=_source(args), verbose=1)
             return 0
         run_dir = args.run_dir
         if isinstance(args.resume, str):
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
             mixed_precision=args.mixed_precision,
             verbose="auto" if args.verbose is None else args.verbose,
-            options=dict(args.option), source="synthetic" if args.synthetic else "auto")
+            options=dict(args.option), source=_source(args))
     except ZooError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ import numpy as np
 
 import zoo
 from zoo import checks
-from zoo.data import catalog, pipeline
+from zoo.data import catalog, pipeline, sources
 from zoo.errors import ZooError
 from zoo.fileio import write_json
 from zoo.recipe import Recipe, compile_model
@@ -56,9 +56,16 @@ class _Settings:
     validation: float
     top_k: tuple[int, ...]
     steps: int | None
-    jit_compile: str | bool
     mixed_precision: bool
     source: str
+
+
+def mixed_policy() -> str:
+    """The mixed-precision policy for this machine: float16 on a GPU, bfloat16 on a CPU."""
+    import tensorflow as tf
+
+    gpu = keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU")
+    return "mixed_float16" if gpu else "mixed_bfloat16"
 
 
 def infer_task(model: keras.Model, spec: catalog.DatasetSpec) -> str:
@@ -171,6 +178,7 @@ def fit(
     verbose: int | str = "auto",
     options: dict[str, Any] | None = None,
     source: str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train `model` on `dataset` with its card's recipe, then test it; every epoch is resumable.
 
@@ -188,13 +196,16 @@ def fit(
         resume: continue the run in `run_dir` from its last completed epoch.
         top_k: the k of each top-k accuracy metric (classifiers).
         steps: cap on steps per epoch (and on validation and test steps), for smoke runs.
-        jit_compile: XLA compilation: `"auto"` (Keras' choice), True or False.
-        mixed_precision: train in float16 with float32 variables and loss scaling.
+        jit_compile: XLA compilation: `"auto"` (the card's choice, measured fastest on CPU),
+            True or False.
+        mixed_precision: compute in 16 bits with float32 variables: float16 with loss scaling
+            on a GPU, bfloat16 on a CPU (fast where the CPU has bfloat16 instructions).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch; `"auto"`: 1 on a terminal,
             else 2.
         options: builder options of a registered model (`{"num_classes": 10}`).
         source: `"auto"` (local files, then TFDS) or `"synthetic"` (random data of the right
-            shapes; for smoke runs).
+            shapes; for smoke runs and benchmarks; `"synthetic:N"` for N training examples).
+        callbacks: extra Keras callbacks, called after the zoo's own.
 
     Returns:
         A `TrainResult`. Raises `ZooError` for bad options, `TrainingDiverged` if the loss
@@ -225,7 +236,7 @@ def fit(
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
         "verbose", verbose, minimum=0, maximum=2)
     with runs.locked(run_dir):
-        return _run(settings, user_model, run_dir, config, data_dir, verbose)
+        return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks))
 
 
 def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, validation, seed,
@@ -263,12 +274,12 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
         if spec.kind == "text":
             card_input = (seq,)
     check_pair(card_input, card_output, task, name, spec, seq)
-    recipe = recipe.replace(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                            optimizer=optimizer)
     if jit_compile not in JIT_CHOICES:
         raise ZooError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
-    if source not in ("auto", "synthetic"):
-        raise ZooError(f"unknown source {source!r}; valid: auto, synthetic")
+    recipe = recipe.replace(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                            optimizer=optimizer,
+                            jit_compile=None if jit_compile == "auto" else jit_compile)
+    sources.check_source(source)
     if isinstance(top_k, (int, str)) or not isinstance(top_k, Sequence):
         raise ZooError(f"top_k must be a list of integers, got {top_k!r}")
     settings = _Settings(
@@ -278,7 +289,7 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
                                  open_max=True),
         top_k=tuple(checks.integer("top_k", k) for k in top_k),
         steps=None if steps is None else checks.integer("steps", steps),
-        jit_compile=jit_compile, mixed_precision=bool(mixed_precision), source=source)
+        mixed_precision=bool(mixed_precision), source=source)
     return settings, user_model
 
 
@@ -304,22 +315,20 @@ def _data(settings: _Settings, data_dir):
     return splits, vectorizer
 
 
-def _build(settings: _Settings, user_model, steps_per_epoch: int, vectorizer) -> keras.Model:
+def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model:
     if user_model is not None:
         model = user_model
         if not model.compiled:
             compile_model(model, settings.task, settings.recipe, top_k=settings.top_k,
-                          steps_per_epoch=steps_per_epoch, jit_compile=settings.jit_compile)
+                          steps_per_epoch=steps_per_epoch)
         return model
     if settings.model not in zoo.list_models():
         raise ZooError(f"{settings.model} is not a registered model: pass the keras.Model again "
                        "to resume a run that has no checkpoint yet")
-    options = dict(settings.model_options)
-    if vectorizer is not None:
-        options["vocab_size"] = vectorizer.vocab_size
-    model = zoo.get(settings.model, compile=False, **options)
+    # IMDB models keep their vocab_size: the vectoriser was adapted to at most that many ids.
+    model = zoo.get(settings.model, compile=False, **settings.model_options)
     return compile_model(model, settings.task, settings.recipe, top_k=settings.top_k,
-                         steps_per_epoch=steps_per_epoch, jit_compile=settings.jit_compile)
+                         steps_per_epoch=steps_per_epoch)
 
 
 def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
@@ -332,7 +341,8 @@ def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
           + (f"\n  resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
 
 
-def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose) -> TrainResult:
+def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose,
+         extra_callbacks) -> TrainResult:
     splits, vectorizer = _data(settings, data_dir)
     recipe = settings.recipe
     x, y = splits["train"]
@@ -347,6 +357,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         config = {**{k: v for k, v in dataclasses.asdict(settings).items()},
                   "data_dir": None if data_dir is None else str(data_dir),
                   "data": {k: len(v[0]) for k, v in splits.items()},
+                  "precision": mixed_policy() if settings.mixed_precision else "float32",
                   "environment": _environment()}
         runs.save_config(run_dir, config)
         if vectorizer is not None:
@@ -356,44 +367,46 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     keras.utils.set_random_seed(settings.seed)
     previous_policy = keras.mixed_precision.global_policy()
     if settings.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(mixed_policy())
     try:
         if start:
             model = keras.saving.load_model(run_dir / state["checkpoint"])
             callbacks.restore_seed_states(model, state.get("seed_states", []))
         else:
-            model = _build(settings, user_model, steps_per_epoch, vectorizer)
-        history = _train(model, settings, splits, x, y, steps_per_epoch, start, run_dir, state,
-                         verbose)
+            model = _build(settings, user_model, steps_per_epoch)
+        history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
+                         extra_callbacks)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
-    test_ds = _eval_dataset(splits["test"], settings)
-    test = model.evaluate(test_ds, steps=_capped(settings, splits["test"]), verbose=0,
-                          return_dict=True)
-    test = {k: float(v) for k, v in test.items()}
-    write_json(run_dir / runs.METRICS, {"test": test, "epochs": state.get("epochs_done", start),
-                                        "checkpoint": runs.LAST, "dataset": settings.dataset,
-                                        "examples": len(splits["test"][0])})
-    print(f"zoo.train: test {format_metrics(test)}; run folder {run_dir}", flush=True)
+    # The model tested is the one validation chose (best.keras), as early stopping would; a GAN's
+    # validation losses choose nothing, so it, and runs without validation, test the last one.
     best = run_dir / runs.BEST
+    chosen = runs.LAST
+    if settings.validation and settings.task != "generation" and best.exists():
+        chosen = runs.BEST
+        model = keras.saving.load_model(best)
+    test = model.evaluate(_eval_dataset(splits["test"], settings), verbose=0, return_dict=True)
+    test = {k: float(v) for k, v in test.items()}
+    epoch = state.get("best_epoch") if chosen == runs.BEST else state.get("epochs_done", start)
+    write_json(run_dir / runs.METRICS, {"test": test, "checkpoint": chosen, "epoch": epoch,
+                                        "epochs": state.get("epochs_done", start),
+                                        "dataset": settings.dataset,
+                                        "examples": len(splits["test"][0])})
+    print(f"zoo.train: test {format_metrics(test)} ({chosen}, epoch {epoch}); run folder "
+          f"{run_dir}", flush=True)
     return TrainResult(history=history, test_metrics=test, run_dir=run_dir,
                        last_checkpoint=run_dir / runs.LAST,
                        best_checkpoint=best if best.exists() else None, config=config)
 
 
 def _eval_dataset(split, settings: _Settings):
+    """Validation or test batches, in order, at most `settings.steps` of them."""
     x, y = split
     if settings.task in ("reconstruction", "generation"):
         y = None
-    return pipeline.dataset(x, y, settings.recipe.batch_size, shuffle=False)
-
-
-def _capped(settings: _Settings, split) -> int | None:
-    """Evaluation steps: all batches, or at most `settings.steps` of them."""
-    if settings.steps is None or split is None:
-        return None
-    return min(settings.steps, pipeline.batches(len(split[0]), settings.recipe.batch_size))
+    return pipeline.dataset(x, y, settings.recipe.batch_size, shuffle=False,
+                            steps_per_epoch=settings.steps)
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -403,26 +416,26 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
-def _train(model, settings, splits, x, y, steps_per_epoch, start, run_dir, state, verbose):
+def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_callbacks):
     """Fit from epoch `start` to the recipe's last, with the run's callbacks."""
     recipe = settings.recipe
     history = {}
     if start < recipe.epochs:
+        epoch = callbacks.EpochCounter(start)
         train_ds = pipeline.dataset(x, y, recipe.batch_size, shuffle=True, augment=recipe.augment,
-                                    seed=settings.seed, epochs=range(start, recipe.epochs),
-                                    steps_per_epoch=steps_per_epoch)
+                                    seed=settings.seed, epoch=epoch.variable,
+                                    steps_per_epoch=settings.steps)
         val_ds = _eval_dataset(splits["validation"], settings) if settings.validation else None
         monitor, mode = _monitor(settings.task, settings.validation)
         watch = callbacks.DivergenceWatch()
         sample_source = splits["validation" if settings.validation else "test"][0]
         recorder = callbacks.RunRecorder(run_dir, state, monitor, mode, watch,
                                          _sampler(settings.task, sample_source, settings.seed))
-        callback_list = [watch, recorder]
+        callback_list = [epoch, watch, recorder]
         if keras.backend.backend() == "tensorflow":
             callback_list.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
-        model.fit(train_ds, epochs=recipe.epochs, initial_epoch=start,
-                  steps_per_epoch=steps_per_epoch, validation_data=val_ds,
-                  validation_steps=_capped(settings, splits.get("validation")),
+        callback_list += extra_callbacks
+        model.fit(train_ds, epochs=recipe.epochs, initial_epoch=start, validation_data=val_ds,
                   callbacks=callback_list, verbose=verbose, shuffle=False)
         if watch.where is not None:
             epoch, batch = watch.where

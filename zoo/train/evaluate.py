@@ -22,9 +22,12 @@ def _locate(path: str | os.PathLike) -> tuple[Path, Path | None]:
     if path.is_dir():
         if not (path / runs.CONFIG).exists():
             raise ZooError(f"{path} is not a run folder (no {runs.CONFIG}) and not a .keras file")
-        if not (path / runs.LAST).exists():
-            raise ZooError(f"run folder {path} has no checkpoint yet ({runs.LAST})")
-        return path / runs.LAST, path
+        chosen = runs.LAST
+        if (path / runs.METRICS).exists():  # the checkpoint the run was tested with
+            chosen = runs.read_json(path / runs.METRICS).get("checkpoint", runs.LAST)
+        if not (path / chosen).exists():
+            raise ZooError(f"run folder {path} has no checkpoint yet ({chosen})")
+        return path / chosen, path
     if not path.exists():
         raise ZooError(f"no checkpoint at {path}: give a .keras file or a run folder")
     if path.suffix != ".keras":
@@ -33,7 +36,10 @@ def _locate(path: str | os.PathLike) -> tuple[Path, Path | None]:
 
 
 def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
-    """Load a model from a `.keras` file or a run folder (its `last.keras`), in Keras safe mode.
+    """Load a model from a `.keras` file or a run folder, in Keras safe mode.
+
+    A run folder gives the checkpoint its test metrics came from (`best.keras` when validation
+    chose one, else `last.keras`).
 
     A file that cannot be read, or that would run code (a `Lambda` layer) while `safe_mode` is
     on, raises `ZooError` naming it.

@@ -1,0 +1,91 @@
+"""`python -m zoo.bench` in a tiny mode: well-formed results, FLOP counts, the tutorial script.
+
+No timing is asserted: the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import pytest
+
+import zoo
+from tests.data import writers
+from zoo.bench import cli, flops, machine, settings, tutorial
+
+
+def test_benchmark_tiny_run_writes_json_and_markdown(tmp_path, capsys):
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    assert cli.main(["mnist_mlp", "--seconds", "0.4", "--windows", "2", "--no-loaders",
+                     "--no-end-to-end", "--json", str(out_json), "--markdown", str(out_md)]) == 0
+    report = json.loads(out_json.read_text())
+    assert report["peak_gflops"] > 0 and report["machine"]["cores"] >= 1
+    assert report["machine"]["versions"]["keras"]
+    (row,) = report["models"]
+    assert row["model"] == "mnist_mlp" and row["batch_size"] == 128
+    assert set(row["samples_per_s"]) == {"tutorial", "keras", "zoo"}
+    assert all(v > 0 for v in row["samples_per_s"].values())
+    assert row["zoo_over_keras"] > 0 and row["share_of_peak"] > 0
+    assert row["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 10) / 1e6,
+                                                           abs=1e-3)
+    text = out_md.read_text()
+    assert "| model | batch | (a) tutorial loop | (b) plain Keras | (c) zoo |" in text
+    assert "| mnist_mlp | 128 |" in text and text in capsys.readouterr().out
+
+
+def test_benchmark_refuses_bad_options(capsys):
+    assert cli.main(["resnet99", "--no-loaders", "--no-end-to-end"]) == 2
+    assert "unknown model 'resnet99'" in capsys.readouterr().err
+    assert cli.main(["mnist_mlp", "--windows", "1"]) == 2
+
+
+def test_flops_follow_the_layer_formulas():
+    assert flops.forward_flops(zoo.get("fashion_mlp", compile=False)) == 2 * (
+        784 * 256 + 256 * 128 + 128 * 64 + 64 * 32 + 32 * 10)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same")(x)
+    assert flops.forward_flops(keras.Model(inputs, x)) == 2 * 9 * 3 * 4 * 64 + 2 * 9 * 4 * 2 * 64
+    lstm = zoo.get("imdb_lstm", compile=False)
+    per_step = 4 * 2 * ((128 + 64) * 64 + (64 + 64) * 64)
+    assert flops.forward_flops(lstm) == 200 * per_step + 2 * 64
+    vae = zoo.get("vae", compile=False)
+    assert flops.training_flops(vae) == 3 * flops.forward_flops(vae) + flops.forward_flops(
+        vae.encoder)
+    gan = zoo.get("dcgan", compile=False)
+    g, d = flops.forward_flops(gan.generator), flops.forward_flops(gan.discriminator)
+    assert flops.training_flops(gan) == 4 * g + 8 * d > 0
+
+
+def test_matmul_peak_and_machine_description():
+    assert machine.matmul_peak(seconds=0.2, n=128) > 0
+    info = machine.describe()
+    assert info["backend"] == "tensorflow" and info["cpu"]
+
+
+def test_settings_table(capsys):
+    assert settings.main(["mnist_mlp", "--jit", "0", "--spe", "2", "--steps", "3"]) == 0
+    assert "| mnist_mlp | False | 2 |" in capsys.readouterr().out
+
+
+def test_tutorial_script_trains_and_tests(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like(n_train=64, n_test=16))
+    assert tutorial.main(["mnist_mlp", "--epochs", "2", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("epoch ") == 2 and "test accuracy" in out
+    assert tutorial.main(["vae", "--data-dir", str(tmp_path)]) == 2
+
+
+def test_end_to_end_runs_both_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.mkdir()
+    writers.write_npz(data / "mnist.npz", writers.mnist_like(n_train=64, n_test=16))
+    writers.write_idx(data / "fashion-mnist", writers.mnist_like(n_train=64, n_test=16))
+    rows = cli.end_to_end(data)
+    assert [(r["model"], r["epochs"]) for r in rows] == [("mnist_mlp", 5), ("fashion_mlp", 3)]
+    for r in rows:
+        assert r["zoo_seconds"] > 0 and r["tutorial_seconds"] > 0 and r["speedup"] > 0
+        assert 0 <= r["zoo_accuracy"] <= 1 and 0 <= r["tutorial_accuracy"] <= 1

@@ -1,0 +1,213 @@
+"""`python -m zoo.bench`: training throughput of the tutorial loop, plain Keras and the zoo.
+
+    python -m zoo.bench [MODEL ...] [--batch-size B] [--seconds S] [--json PATH]
+
+For each model, on the same synthetic in-memory data of its real input shape and the same batch
+size, it measures steady-state training samples per second of (a) the eager tutorial loop,
+(b) plain `compile` + `fit`, (c) `zoo.train.fit`, and reports the ratios, the model's training
+FLOPs per example, the GFLOP/s the zoo achieves and their share of this machine's
+matrix-multiply peak, measured in the same run. With real data at hand it also measures each
+loader against its model, and the whole `python -m zoo.train` process against the tutorial
+script. Results go to `benchmarks/results.json` and `benchmarks/results.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import zoo
+from zoo.bench import flops, loaders, loops, machine
+from zoo.data import pipeline
+from zoo.errors import ZooError
+from zoo.fileio import write_json, write_text
+from zoo.train import runs
+
+# End-to-end runs: the zoo's command against the tutorial script for as many epochs.
+END_TO_END = (("mnist_mlp", 5), ("fashion_mlp", 3))
+
+
+def steps_per_window(name: str, batch_size: int, window_seconds: float,
+                     minimum: int = 8) -> int:
+    """Steps that make a window of about `window_seconds` at the zoo's training rate.
+
+    Measured on `minimum` steps after a warm-up epoch; at least `minimum`, and a multiple of the
+    recipe's `steps_per_execution`, so every execution in a window is a whole one.
+    """
+    spe = zoo.card(name).recipe.steps_per_execution
+    probe = max(minimum, spe)
+    x, y = loops.data(name, probe * batch_size)
+    model = zoo.get(name)
+    clock = loops.EpochClock()
+    model.fit(pipeline.dataset(x, y, batch_size, shuffle=True), epochs=2, callbacks=[clock],
+              verbose=0)
+    steps = max(minimum, round(probe * window_seconds / clock.seconds[-1]))
+    return -(-steps // spe) * spe if steps >= spe else steps
+
+
+def measure_model(name: str, batch_size: int | None, seconds: float, windows: int,
+                  peak: float) -> dict[str, Any]:
+    """One row: the three rates, their ratios, FLOPs and the share of the peak."""
+    batch = batch_size or zoo.card(name).recipe.batch_size
+    steps = steps_per_window(name, batch, seconds / windows)
+    x, y = loops.data(name, steps * batch)
+    samples = steps * batch
+    rates = {
+        "tutorial": loops.rate(loops.tutorial(name, x, y, batch, windows), samples),
+        "keras": loops.rate(loops.plain_keras(name, x, y, batch, windows), samples),
+        "zoo": loops.rate(loops.zoo_fit(name, samples, batch, windows), samples),
+    }
+    per_sample = flops.training_flops(zoo.get(name, compile=False))
+    gflops = rates["zoo"] * per_sample / 1e9
+    return {"model": name, "batch_size": batch, "steps_per_window": steps, "windows": windows,
+            "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "zoo_over_tutorial": round(rates["zoo"] / rates["tutorial"], 2),
+            "zoo_over_keras": round(rates["zoo"] / rates["keras"], 2),
+            "train_mflops_per_sample": round(per_sample / 1e6, 3),
+            "zoo_gflops": round(gflops, 2), "share_of_peak": round(gflops / peak, 3)}
+
+
+def loader_rows(names: list[str], rows: list[dict], data_dir, seconds: float) -> list[dict]:
+    """Each needed dataset's loader rate on real data, against its model's zoo training rate."""
+    zoo_rates = {r["model"]: r["samples_per_s"]["zoo"] for r in rows}
+    out = []
+    for dataset in dict.fromkeys(zoo.card(n).dataset for n in names):
+        model = loaders.PAIRS[dataset]
+        try:
+            rate = loaders.loader_rate(dataset, seconds=seconds, data_dir=data_dir,
+                                       download=False)
+        except ZooError as err:
+            out.append({"dataset": dataset, "error": str(err).splitlines()[0]})
+            continue
+        model_rate = zoo_rates.get(model) or loaders.model_rate(model, seconds=seconds)
+        out.append({"dataset": dataset, "loader_samples_per_s": round(rate, 1), "model": model,
+                    "model_samples_per_s": round(model_rate, 1),
+                    "ratio": round(rate / model_rate, 1)})
+    return out
+
+
+def _timed(args: list[str], cwd: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True,
+                            text=True, timeout=3600)
+    if result.returncode != 0:
+        raise ZooError(f"{' '.join(args)} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return time.perf_counter() - start, result.stdout
+
+
+def end_to_end(data_dir) -> list[dict]:
+    """Wall time and test accuracy of `python -m zoo.train` against the tutorial script."""
+    extra = ["--data-dir", str(Path(data_dir).resolve())] if data_dir else []
+    out = []
+    for model, epochs in END_TO_END:
+        with tempfile.TemporaryDirectory() as tmp:
+            zoo_s, _ = _timed(["zoo.train", model, "--epochs", str(epochs), "--run-dir", "run",
+                               "--verbose", "0", *extra], tmp)
+            zoo_acc = json.loads((Path(tmp) / "run" / "metrics.json").read_text())["test"]
+            tut_s, printed = _timed(["zoo.bench.tutorial", model, "--epochs", str(epochs),
+                                     *extra], tmp)
+        tut_acc = float(printed.strip().splitlines()[-1].split()[-1].rstrip("%")) / 100
+        out.append({"model": model, "epochs": epochs, "zoo_seconds": round(zoo_s, 1),
+                    "zoo_accuracy": round(zoo_acc["accuracy"], 4),
+                    "tutorial_seconds": round(tut_s, 1), "tutorial_accuracy": round(tut_acc, 4),
+                    "speedup": round(tut_s / zoo_s, 2)})
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: the machine, then one table per measurement."""
+    m = report["machine"]
+    lines = [f"Measured {report['date']} on {runs.describe_hardware(m)}, Keras "
+             f"{m['versions'].get('keras')} / TensorFlow {m['versions'].get('tensorflow')}, "
+             f"{m['backend']} backend; matrix-multiply peak {report['peak_gflops']:.1f} GFLOP/s "
+             "(float32, measured in the same run).", "",
+             "| model | batch | (a) tutorial loop | (b) plain Keras | (c) zoo | c/a | c/b | "
+             "train MFLOP/sample | zoo GFLOP/s | share of peak |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["models"]:
+        s = r["samples_per_s"]
+        lines.append(f"| {r['model']} | {r['batch_size']} | {s['tutorial']:,.0f} | "
+                     f"{s['keras']:,.0f} | {s['zoo']:,.0f} | {r['zoo_over_tutorial']:.1f}x | "
+                     f"{r['zoo_over_keras']:.1f}x | {r['train_mflops_per_sample']:,.1f} | "
+                     f"{r['zoo_gflops']:.1f} | {100 * r['share_of_peak']:.0f}% |")
+    lines.append("\nSamples per second of training, median of timed windows after a warm-up.")
+    if report.get("loaders"):
+        lines += ["", "| dataset | loader samples/s | model | model samples/s (zoo) | "
+                      "loader / model |", "|---|---:|---|---:|---:|"]
+        for r in report["loaders"]:
+            if "error" in r:
+                lines.append(f"| {r['dataset']} | not available here | | | |")
+            else:
+                lines.append(f"| {r['dataset']} | {r['loader_samples_per_s']:,.0f} | "
+                             f"{r['model']} | {r['model_samples_per_s']:,.0f} | "
+                             f"{r['ratio']:.1f}x |")
+    if report.get("end_to_end"):
+        lines += ["", "| whole process | epochs | `python -m zoo.train` | test accuracy | "
+                      "tutorial script | test accuracy | speed-up |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in report["end_to_end"]:
+            lines.append(f"| {r['model']} | {r['epochs']} | {r['zoo_seconds']:.1f} s | "
+                         f"{100 * r['zoo_accuracy']:.2f}% | {r['tutorial_seconds']:.1f} s | "
+                         f"{100 * r['tutorial_accuracy']:.2f}% | {r['speedup']:.1f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m zoo.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="models to measure (default: every registered model)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: each recipe's)")
+    p.add_argument("--seconds", type=float, default=3.0,
+                   help="timed seconds per model and way of training (default 3)")
+    p.add_argument("--windows", type=int, default=5,
+                   help="timed windows per measurement; the median is reported (default 5)")
+    p.add_argument("--data-dir", help="real datasets for the loader and end-to-end runs "
+                                      "(default $ZOO_DATA_DIR)")
+    p.add_argument("--no-loaders", action="store_true", help="skip the loader measurements")
+    p.add_argument("--no-end-to-end", action="store_true",
+                   help="skip the whole-process runs of mnist_mlp and fashion_mlp")
+    p.add_argument("--json", default="benchmarks/results.json",
+                   help="where to write the results (default benchmarks/results.json)")
+    p.add_argument("--markdown", default="benchmarks/results.md",
+                   help="where to write the tables (default benchmarks/results.md)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        names = [zoo.registry.resolve(n) for n in args.models] or zoo.list_models()
+        if args.windows < 2:
+            raise ZooError("--windows must be at least 2")
+        if args.seconds <= 0:
+            raise ZooError("--seconds must be positive")
+        peak = machine.matmul_peak(min(args.seconds, 3.0))
+        print(f"zoo.bench: matrix-multiply peak {peak:.1f} GFLOP/s", flush=True)
+        rows = []
+        for name in names:
+            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows, peak))
+            r = rows[-1]["samples_per_s"]
+            print(f"zoo.bench: {name}: tutorial {r['tutorial']:,.0f}, keras {r['keras']:,.0f}, "
+                  f"zoo {r['zoo']:,.0f} samples/s", flush=True)
+        report = {"date": dt.date.today().isoformat(), "machine": machine.describe(),
+                  "peak_gflops": round(peak, 1), "models": rows}
+        if not args.no_loaders:
+            report["loaders"] = loader_rows(names, rows, args.data_dir, args.seconds)
+        if not args.no_end_to_end:
+            report["end_to_end"] = end_to_end(args.data_dir)
+    except ZooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    write_json(args.json, report)
+    text = markdown(report)
+    write_text(args.markdown, text)
+    print(text)
+    return 0

@@ -1,0 +1,130 @@
+"""The three ways of training a model that `zoo.bench` compares, on the same data and batch size.
+
+(a) the tutorial loop: an eager Python `for` loop over a `tf.data` dataset, `tf.GradientTape`
+    and `optimizer.apply_gradients` per batch, no `tf.function`;
+(b) plain Keras: `compile(optimizer, loss, metrics)` and `fit` with their defaults, fed by
+    `tf.data` without cache or prefetch;
+(a) and (b) get their data as the tutorials prepare it: float32 arrays, sliced, shuffled and
+    batched by `tf.data`;
+(c) the zoo: `zoo.train.fit` as users run it.
+
+Each runs `windows + 1` epochs of `steps` batches; the first epoch is warm-up (tracing,
+compilation) and each later epoch is one timed window. A window times the training steps only,
+from the epoch's start to its last batch: the zoo's end-of-epoch validation and checkpointing
+are outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import statistics
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+import zoo
+from zoo.recipe import make_optimizer
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Seconds from each epoch's start to its last training batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = self._last = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._start = self._last = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.seconds.append(self._last - self._start)
+
+
+def rate(seconds: list[float], samples_per_window: int) -> float:
+    """Samples per second: the median window after the first (warm-up) one."""
+    return samples_per_window / statistics.median(seconds[1:])
+
+
+def _tf_dataset(x, y, batch_size: int):
+    """The tutorials' input pipeline: float32 arrays, slices, a shuffle buffer, batches.
+
+    Tutorials convert images to float32 before building the dataset; the values are kept in
+    0-255 here because the zoo's models rescale inside, so all three ways compute the same.
+    """
+    import tensorflow as tf
+
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32)
+    data = x if y is None else (x, y)
+    return tf.data.Dataset.from_tensor_slices(data).shuffle(len(x), seed=0).batch(batch_size)
+
+
+def tutorial(name: str, x, y, batch_size: int, windows: int) -> list[float]:
+    """(a) Seconds per epoch of an eager GradientTape loop."""
+    import tensorflow as tf
+
+    model = zoo.get(name)  # compiled: its optimizer and (for classifiers) its loss
+    task = zoo.card(name).task
+    accuracy = keras.metrics.SparseCategoricalAccuracy() if task == "classification" else None
+    ds = _tf_dataset(x, y, batch_size)
+    seconds = []
+    for _ in range(windows + 1):
+        start = time.perf_counter()
+        for batch in ds:
+            xb, yb = batch if y is not None else (batch, None)
+            if task == "generation":
+                model._tensorflow_train_step(xb)  # the DCGAN tutorial's step, left eager
+                continue
+            with tf.GradientTape() as tape:
+                pred = model(xb, training=True)
+                loss = model.compute_loss(x=xb, y=yb, y_pred=pred)
+            grads = tape.gradient(loss, model.trainable_weights)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
+            if accuracy is not None:
+                accuracy.update_state(yb, pred)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def plain_keras(name: str, x, y, batch_size: int, windows: int) -> list[float]:
+    """(b) Seconds per epoch of `compile` + `fit` with Keras' defaults."""
+    card = zoo.card(name)
+    model = zoo.get(name, compile=False)
+    optimizer = make_optimizer(card.recipe)
+    if card.task == "classification":
+        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    elif card.task == "binary_classification":
+        model.compile(optimizer, keras.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    else:
+        model.compile(optimizer)
+    clock = EpochClock()
+    model.fit(_tf_dataset(x, y, batch_size), epochs=windows + 1, callbacks=[clock], verbose=0)
+    return clock.seconds
+
+
+def zoo_fit(name: str, examples: int, batch_size: int, windows: int) -> list[float]:
+    """(c) Seconds per epoch of `zoo.train.fit`, on the same synthetic data as (a) and (b)."""
+    clock = EpochClock()
+    with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
+        zoo.train.fit(name, epochs=windows + 1, batch_size=batch_size, validation=0.0,
+                      source=f"synthetic:{examples}", run_dir=f"{run_dir}/run", verbose=0,
+                      callbacks=[clock])
+    return clock.seconds
+
+
+def data(name: str, examples: int):
+    """The training arrays all three loops use: synthetic data of the model's dataset shapes."""
+    card = zoo.card(name)
+    x, y = zoo.data.arrays(card.dataset, "train", validation=0.0, source=f"synthetic:{examples}")
+    if card.task in ("reconstruction", "generation"):
+        y = None
+    return np.asarray(x), y

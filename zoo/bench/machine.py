@@ -1,0 +1,37 @@
+"""The machine a benchmark ran on, and its measured matrix-multiply peak."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from zoo.bench.timing import median_rate
+from zoo.train import runs
+
+
+def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
+    """GFLOP/s of float32 `n x n` matrix products through TensorFlow, as the models get them.
+
+    The median of several timed windows after a warm-up; this is the ceiling the dense and
+    convolutional layers can reach on this machine with this build of TensorFlow.
+    """
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), seed=1)
+    b = tf.random.normal((n, n), seed=2)
+
+    @tf.function
+    def product():
+        return tf.reduce_sum(tf.linalg.matmul(a, b))
+
+    def step() -> int:
+        product().numpy()
+        return 2 * n**3
+
+    return median_rate(step, seconds) / 1e9
+
+
+def describe() -> dict[str, Any]:
+    """CPU model and cores, accelerators, backend, package versions, oneDNN setting."""
+    return {**runs.device(), "versions": runs.versions(),
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")}

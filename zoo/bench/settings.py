@@ -1,0 +1,60 @@
+"""Measure a model's training rate under each execution setting the zoo can choose.
+
+    python -m zoo.bench.settings MODEL [MODEL ...] [--jit 0 1] [--spe 1 8 32] [--batch-size B]
+
+For every combination of XLA compilation (`jit_compile`) and `steps_per_execution` it trains
+the model with its recipe through the zoo's own input pipeline (in-memory uint8 data, batched
+gather, prefetch) and prints samples per second. The cards' `jit_compile` and
+`steps_per_execution` were chosen from these tables (`benchmarks/NOTES.md`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import zoo
+from zoo.bench import loops
+from zoo.data import pipeline
+from zoo.errors import ZooError
+from zoo.recipe import compile_model
+
+
+def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
+                 windows: int = 4) -> float:
+    """Training samples per second of `name` compiled with `jit` and `spe` steps per execution."""
+    card = zoo.card(name)
+    x, y = loops.data(name, steps * batch_size)
+    model = zoo.get(name, compile=False)
+    compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
+    ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=card.recipe.augment)
+    clock = loops.EpochClock()
+    model.fit(ds, epochs=windows + 1, callbacks=[clock], verbose=0)
+    return loops.rate(clock.seconds, steps * batch_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.bench.settings", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--jit", type=int, nargs="+", default=[0, 1], choices=(0, 1))
+    parser.add_argument("--spe", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--batch-size", type=int, help="default: the recipe's")
+    parser.add_argument("--steps", type=int, default=64, help="steps per timed window")
+    args = parser.parse_args(argv)
+    print("| model | jit_compile | steps_per_execution | samples/s |")
+    print("|---|---|---:|---:|")
+    for name in args.models:
+        batch = args.batch_size or zoo.card(name).recipe.batch_size
+        for jit in args.jit:
+            for spe in args.spe:
+                try:
+                    value = f"{setting_rate(name, bool(jit), spe, batch, args.steps):,.0f}"
+                except (ZooError, ValueError, RuntimeError) as err:
+                    value = f"fails ({type(err).__name__})"
+                print(f"| {name} | {bool(jit)} | {spe} | {value} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""`python -m zoo.reproduce MODEL`: train a model with its full recipe and record what it reaches.
+
+    python -m zoo.reproduce resnet20 --budget-minutes 60 --data-dir ../shared/data
+
+It trains on the model's default dataset (or, if that has no copy here, the nearest one that
+has, and says so), tests it, and appends the result to `results/results.csv`: top-1 and top-5
+accuracy for classifiers, the per-pixel reconstruction cross-entropy for autoencoders, the
+negative ELBO for the VAE, and for the DCGAN a Fréchet distance on features of a classifier from
+this zoo trained on the same dataset, with a grid of samples saved beside the table. The cards
+and the docs read that file.
+
+With `--budget-minutes`, the recipe's epochs are cut to what fits the budget on this machine
+(measured by a short calibration first) and its schedule is compressed to match; the record says
+how many epochs ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import zoo
+from zoo import fid, results
+from zoo.bench.timing import fit_rate, random_inputs
+from zoo.data import catalog
+from zoo.errors import ZooError
+from zoo.train import plots, runs
+
+# Where a default dataset has no copy, the nearest one that may: same images, fewer classes.
+NEAREST = {"cifar100": "cifar10"}
+# The feature extractor for FID: this zoo's 784-512-10 MLP, trained on the dataset scored.
+FID_EXTRACTOR, FID_LAYER, FID_SAMPLES = "mnist_mlp", "dense1", 10_000
+# Share of the budget planned for training; the rest absorbs validation and estimate error.
+BUDGET_SHARE = 0.85
+CALIBRATION_SECONDS = 15.0
+
+
+def commit() -> str:
+    """The git commit of the code that ran (with `-dirty` for uncommitted changes), or `unknown`."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, text=True, capture_output=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def available(dataset: str, data_dir) -> bool:
+    """Whether `dataset` has a local copy (no download is attempted)."""
+    try:
+        zoo.data.read(dataset, data_dir, download=False)
+    except ZooError:
+        return False
+    return True
+
+
+def choose_dataset(name: str, dataset: str | None, data_dir) -> tuple[str, dict, str]:
+    """The dataset to measure on, the model options it needs, and a note when it substitutes."""
+    card = zoo.card(name)
+    wanted = catalog.spec(dataset or card.dataset).name
+    if available(wanted, data_dir):
+        return wanted, {}, ""
+    nearest = NEAREST.get(wanted)
+    if dataset is None and nearest and available(nearest, data_dir):
+        classes = catalog.spec(nearest).num_classes
+        note = (f"{wanted} has no copy here: measured on the nearest available dataset, "
+                f"{nearest} (num_classes={classes})")
+        print(f"zoo.reproduce: {note}", flush=True)
+        return nearest, {"num_classes": classes}, note
+    raise ZooError(f"no local copy of {wanted} to measure {name} on; see python -m zoo.data "
+                   "docs (ZOO_DATA_DIR)")
+
+
+def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_dir,
+                  mixed_precision: bool) -> tuple[int, float]:
+    """Epochs of the recipe that fit in `minutes`, from a short measurement of the training rate."""
+    recipe = zoo.card(name).recipe
+    policy = keras.mixed_precision.global_policy()
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy(zoo.train.core.mixed_policy())
+    try:
+        model = zoo.get(name, **options)
+        x, y = random_inputs(name, recipe.batch_size * 8)
+        if "num_classes" in options:
+            y = y % options["num_classes"]
+        rate = fit_rate(model, x, y, recipe.batch_size, seconds=CALIBRATION_SECONDS)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    total = len(zoo.data.read(dataset, data_dir)["train"][0])
+    validation = round(0.1 * total)  # zoo.train's default validation fraction
+    train = total - validation
+    # validation runs forward only, about a third of a training step's cost per example
+    epoch_seconds = (train + validation / 3) / rate
+    epochs = math.floor(minutes * 60 * BUDGET_SHARE / epoch_seconds)
+    return max(1, min(recipe.epochs, epochs)), rate
+
+
+def _features(extractor: keras.Model, images: np.ndarray) -> np.ndarray:
+    hidden = keras.Model(extractor.inputs, extractor.get_layer(FID_LAYER).output)
+    return np.asarray(hidden.predict(images, batch_size=500, verbose=0))
+
+
+def score_generator(model, dataset: str, run_dir: Path, data_dir, seed: int) -> dict[str, float]:
+    """FID of `FID_SAMPLES` generated images against the test images, on the extractor's features.
+
+    Also the FID of the training images against the test images: the floor a perfect generator
+    would reach with this extractor and sample size.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        extractor = zoo.train.fit(FID_EXTRACTOR, dataset, data_dir=data_dir, seed=seed,
+                                  run_dir=run_dir / "fid-extractor", verbose=0)
+    classifier = zoo.train.load(extractor.run_dir)
+    raw = zoo.data.read(dataset, data_dir)
+    test = raw["test"][0][:FID_SAMPLES]
+    train = raw["train"][0][:FID_SAMPLES]
+    latent = np.random.default_rng(seed).normal(size=(FID_SAMPLES, model.latent_dim))
+    generated = np.concatenate([
+        keras.ops.convert_to_numpy(model.generator(latent[i:i + 500].astype("float32"),
+                                                   training=False))
+        for i in range(0, FID_SAMPLES, 500)])
+    generated = np.clip(np.round(generated), 0, 255).astype(np.uint8)
+    real = _features(classifier, test)
+    return {"fid": fid.frechet_distance(real, _features(classifier, generated)),
+            "fid_train_vs_test": fid.frechet_distance(real, _features(classifier, train)),
+            "extractor_accuracy": extractor.test_metrics["accuracy"]}
+
+
+def measurements(name: str, result, model, dataset: str, run_dir: Path, data_dir,
+                 seed: int) -> dict[str, float]:
+    """The metrics recorded for a finished run, by task."""
+    task = zoo.card(name).task
+    test = result.test_metrics
+    if task in ("classification", "binary_classification"):
+        return {k: v for k, v in test.items() if "accuracy" in k}
+    if task == "reconstruction":
+        if "kl_loss" in test:  # the VAE: the loss is the negative ELBO per image
+            return {"neg_elbo": test["loss"], "kl": test["kl_loss"]}
+        return {"reconstruction_bce": test["loss"]}
+    return score_generator(model, dataset, run_dir, data_dir, seed)
+
+
+def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | None = None,
+              data_dir=None, mixed_precision: bool = False, seed: int = 0,
+              results_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Train `name` with its recipe, test it, append its record to results.csv; return the rows."""
+    card = zoo.card(name)
+    dataset, options, note = choose_dataset(card.name, dataset, data_dir)
+    notes = [note] if note else []
+    epochs = card.recipe.epochs
+    if budget_minutes is not None:
+        if budget_minutes <= 0:
+            raise ZooError("--budget-minutes must be positive")
+        epochs, rate = budget_epochs(card.name, dataset, options, budget_minutes, data_dir,
+                                     mixed_precision)
+        notes.append(f"{budget_minutes:g}-minute budget: {epochs} of the recipe's "
+                     f"{card.recipe.epochs} epochs (calibrated at {rate:,.0f} samples/s)")
+        print(f"zoo.reproduce: {notes[-1]}", flush=True)
+    if mixed_precision:
+        notes.append(f"{zoo.train.core.mixed_policy()} mixed precision")
+    stamp = runs.utc_stamp()
+    run_dir = Path("runs") / "reproduce" / f"{card.name}-{dataset}-{stamp}"
+    start = time.perf_counter()
+    result = zoo.train.fit(card.name, dataset, epochs=epochs, data_dir=data_dir, seed=seed,
+                           run_dir=run_dir, options=options, mixed_precision=mixed_precision)
+    wall = time.perf_counter() - start
+    model = zoo.train.load(run_dir)
+    metrics = measurements(card.name, result, model, dataset, run_dir, data_dir, seed)
+    out_dir = results_dir or results.folder()
+    if card.task == "generation":
+        latent = np.random.default_rng(seed).normal(size=(64, model.latent_dim))
+        images = keras.ops.convert_to_numpy(model.generator(latent.astype("float32")))
+        plots.save_image(out_dir / f"{card.name}-{dataset}.png", plots.grid(images, 8))
+        notes.append(f"FID on the 512 hidden features of {FID_EXTRACTOR} trained on {dataset} "
+                     f"({100 * metrics.pop('extractor_accuracy'):.2f}% test accuracy), "
+                     f"{FID_SAMPLES:,} generated vs test images; training vs test images give "
+                     f"{metrics['fid_train_vs_test']:.2f}; samples in "
+                     f"results/{card.name}-{dataset}.png")
+    device = result.config["environment"]["device"]
+    versions = result.config["environment"]["versions"]
+    rows = [{"run_id": f"{card.name}-{dataset}-{stamp}", "model": card.name, "dataset": dataset,
+             "split": "test", "metric": metric, "value": f"{value:.6g}",
+             "epochs": len(result.history.get("loss", result.history.get("d_loss", []))),
+             "wall_time_s": f"{wall:.0f}", "hardware": runs.describe_hardware(device),
+             "backend": device["backend"],
+             "versions": f"keras {versions.get('keras')}, tensorflow {versions.get('tensorflow')}",
+             "commit": commit(), "date": dt.date.today().isoformat(), "notes": "; ".join(notes)}
+            for metric, value in metrics.items()]
+    results.append(rows, (out_dir / "results.csv"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.reproduce", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="registered model name")
+    parser.add_argument("--dataset", help="dataset (default: the card's, or the nearest one "
+                                          "with a local copy)")
+    parser.add_argument("--budget-minutes", type=float,
+                        help="cut the recipe's epochs to fit this training time")
+    parser.add_argument("--data-dir", help="folder of the real datasets (default $ZOO_DATA_DIR)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="bfloat16 on a CPU, float16 on a GPU (recorded in the notes)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        rows = reproduce(args.model, dataset=args.dataset, budget_minutes=args.budget_minutes,
+                         data_dir=args.data_dir, mixed_precision=args.mixed_precision,
+                         seed=args.seed)
+    except ZooError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for row in rows:
+        print(f"zoo.reproduce: {row['model']} on {row['dataset']}: {row['metric']} {row['value']}"
+              f" after {row['epochs']} epochs in {int(row['wall_time_s']) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Results measured by this project: `results/results.csv`, appended to by `python -m zoo.reproduce`.
+
+Each run adds one row per metric. The cards' `measured` field and the docs read this file, so
+no measured number is typed by hand anywhere. Models that cannot be measured here say why in
+`results/not_measured.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import os
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.fileio import write_text
+
+COLUMNS = ("run_id", "model", "dataset", "split", "metric", "value", "epochs", "wall_time_s",
+           "hardware", "backend", "versions", "commit", "date", "notes")
+
+
+def folder() -> Path:
+    """`$ZOO_RESULTS_DIR`, else the `results/` folder of the checkout the package runs from."""
+    if os.environ.get("ZOO_RESULTS_DIR"):
+        return Path(os.environ["ZOO_RESULTS_DIR"])
+    return Path(__file__).resolve().parents[1] / "results"
+
+
+def read(path: Path | None = None) -> list[dict[str, str]]:
+    """Every row of results.csv (an empty list if there is none yet)."""
+    path = path or folder() / "results.csv"
+    if not path.exists():
+        return []
+    return [dict(row) for row in _parse(str(path), path.stat().st_mtime_ns)]
+
+
+@functools.lru_cache(maxsize=4)
+def _parse(path: str, mtime_ns: int) -> tuple[dict[str, str], ...]:
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = tuple(csv.DictReader(f))
+    if rows and set(rows[0]) != set(COLUMNS):
+        raise ZooError(f"{path}: unexpected columns {sorted(rows[0])}")
+    return rows
+
+
+def append(rows: list[dict[str, object]], path: Path | None = None) -> None:
+    """Add rows to results.csv, atomically (the old rows and the new ones, or nothing)."""
+    path = path or folder() / "results.csv"
+    old = read(path)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in [*old, *rows]:
+        missing = set(COLUMNS) - set(row)
+        if missing:
+            raise ZooError(f"a results row lacks {sorted(missing)}")
+        writer.writerow({k: row[k] for k in COLUMNS})
+    write_text(path, out.getvalue())
+
+
+def not_measured(path: Path | None = None) -> dict[str, dict[str, str]]:
+    """Model -> the dataset it is not measured on and why (results/not_measured.csv)."""
+    path = path or folder() / "not_measured.csv"
+    if not path.exists():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["model"]: {"dataset": row["dataset"], "reason": row["reason"]}
+                for row in csv.DictReader(f)}
+
+
+def latest_per_dataset(model: str) -> list:
+    """The newest recorded run of `model` on each dataset it was measured on, as `Result`s."""
+    datasets = dict.fromkeys(run[0]["dataset"] for run in runs_of(model))
+    return [latest(model, d) for d in datasets]
+
+
+def runs_of(model: str, rows: list[dict[str, str]] | None = None) -> list[list[dict[str, str]]]:
+    """The recorded runs of `model`, oldest first, each as its list of metric rows."""
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for row in rows if rows is not None else read():
+        if row["model"] == model:
+            grouped.setdefault(row["run_id"], []).append(row)
+    return list(grouped.values())
+
+
+def latest(model: str, dataset: str | None = None):
+    """The newest recorded run of `model` (on `dataset`, if given) as a card `Result`, or None."""
+    from zoo.registry import Result
+
+    runs = [r for r in runs_of(model) if dataset is None or r[0]["dataset"] == dataset]
+    if not runs:
+        return None
+    run = runs[-1]
+    first = run[0]
+    return Result(
+        dataset=first["dataset"],
+        metrics={row["metric"]: float(row["value"]) for row in run},
+        epochs=int(first["epochs"]),
+        wall_time_s=float(first["wall_time_s"]),
+        hardware=first["hardware"],
+        backend=first["backend"],
+        date=first["date"],
+        notes=first["notes"],
+    )

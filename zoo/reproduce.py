@@ -47,12 +47,14 @@ CALIBRATION_SECONDS = 15.0
 
 
 def commit() -> str:
-    """The git commit of the code that ran (with `-dirty` for uncommitted changes), or `unknown`."""
+    """The git commit of the code that ran (`-dirty` for uncommitted code changes), or `unknown`."""
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
                               capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # results/ is where this very run writes: a change there is not a change to the code
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"],
                                cwd=root, text=True, capture_output=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -3,7 +3,8 @@
     python -m zoo.bench.recipes mnist_mlp --epochs 5 --seeds 0 1 \
         --variant base: --variant cosine2e-3:schedule=cosine,learning_rate=2e-3
 
-Each variant is the card's recipe with the given fields replaced; every run trains on the
+Each variant is the card's recipe with the given fields replaced (other keys are the model's
+options, e.g. `sequence_length=400`); every run trains on the
 training part (the validation fraction held out, as `zoo.train` does) and reports test accuracy.
 This is how the recipe choices in `benchmarks/NOTES.md` were measured.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import sys
 
 import keras
@@ -36,13 +38,21 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 
 def run(model: str, changes: dict, seed: int, epochs: int | None, data_dir=None) -> float:
-    """Test accuracy of `model` trained with its recipe changed by `changes`."""
+    """Test accuracy of `model` trained with its recipe changed by `changes`.
+
+    Keys of `changes` that are not recipe fields are the model's own options
+    (`sequence_length=400`); text is vectorised to the model's sequence length.
+    """
     card = zoo.card(model)
-    recipe = card.recipe.replace(**changes, epochs=epochs)
-    train = zoo.data.arrays(card.dataset, "train", seed=seed, data_dir=data_dir)
-    test = zoo.data.arrays(card.dataset, "test", seed=seed, data_dir=data_dir)
+    fields = {f.name for f in dataclasses.fields(card.recipe)}
+    options = {k: v for k, v in changes.items() if k not in fields}
+    recipe = card.recipe.replace(**{k: v for k, v in changes.items() if k in fields},
+                                 epochs=epochs)
+    text = {k: options[k] for k in ("sequence_length", "vocab_size") if k in options}
+    train = zoo.data.arrays(card.dataset, "train", seed=seed, data_dir=data_dir, **text)
+    test = zoo.data.arrays(card.dataset, "test", seed=seed, data_dir=data_dir, **text)
     keras.utils.set_random_seed(seed)
-    net = zoo.get(model, compile=False)
+    net = zoo.get(model, compile=False, **options)
     steps = pipeline.batches(len(train[0]), recipe.batch_size)
     compile_model(net, card.task, recipe, steps_per_epoch=steps)
     net.fit(pipeline.dataset(*train, recipe.batch_size, shuffle=True, augment=recipe.augment,

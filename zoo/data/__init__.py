@@ -22,7 +22,7 @@ import numpy as np
 from zoo import checks
 from zoo.data import catalog, pipeline, sources
 from zoo.data.catalog import DATASETS, DatasetSpec
-from zoo.data.text import Vectorizer
+from zoo.data.text import SEQUENCE_LENGTH, Vectorizer
 from zoo.errors import ZooError
 
 SPLITS = ("train", "validation", "test")
@@ -48,7 +48,7 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
-def info(name: str, validation: float = 0.1, sequence_length: int = 200) -> DatasetInfo:
+def info(name: str, validation: float = 0.1, sequence_length: int = SEQUENCE_LENGTH) -> DatasetInfo:
     """Describe dataset `name` as `load` delivers it, with `validation` carved from the training split.
 
     Counts are the official ones; nothing is read or downloaded.
@@ -100,7 +100,7 @@ def _vectorizer(name, folder, source, download, seed, validation, vocab_size, se
 
 
 def vectorizer(name: str = "imdb", data_dir: str | os.PathLike | None = None, *, seed: int = 0,
-               validation: float = 0.1, vocab_size: int = 20_000, sequence_length: int = 200,
+               validation: float = 0.1, vocab_size: int = 20_000, sequence_length: int = SEQUENCE_LENGTH,
                source: str = "auto", download: bool = True) -> Vectorizer:
     """The text vectoriser `load` uses: its vocabulary adapted on the training part only."""
     spec = catalog.spec(name)
@@ -113,7 +113,7 @@ def vectorizer(name: str = "imdb", data_dir: str | os.PathLike | None = None, *,
 def arrays(name: str, split: str = "train", *, seed: int = 0, validation: float = 0.1,
            data_dir: str | os.PathLike | None = None, source: str = "auto",
            download: bool = True, vocab_size: int = 20_000,
-           sequence_length: int = 200) -> tuple[np.ndarray, np.ndarray]:
+           sequence_length: int = SEQUENCE_LENGTH) -> tuple[np.ndarray, np.ndarray]:
     """`(x, y)` of one split as numpy arrays, exactly what `load` batches.
 
     `"validation"` is carved from the official training split (seeded, disjoint from
@@ -151,7 +151,7 @@ def load(
     source: str = "auto",
     download: bool = True,
     vocab_size: int = 20_000,
-    sequence_length: int = 200,
+    sequence_length: int = SEQUENCE_LENGTH,
 ):
     """Batched `(x, y)` `tf.data.Dataset`s of dataset `name`, ready for `model.fit`.
 

@@ -25,6 +25,9 @@ PAD, OOV = "", "[UNK]"
 _STRIP = r"<br\s*/?>|[" + re.escape(string.punctuation) + "]"
 
 
+# Tokens kept per review (the last ones): most IMDB reviews fit whole (benchmarks/NOTES.md).
+SEQUENCE_LENGTH = 400
+
 def _chunks(texts: Sequence[str], size: int = 4096):
     """Successive string tensors of at most `size` texts."""
     import tensorflow as tf
@@ -50,7 +53,7 @@ class Vectorizer:
     pass on the review's own words.
     """
 
-    def __init__(self, vocabulary: Sequence[str], sequence_length: int = 200) -> None:
+    def __init__(self, vocabulary: Sequence[str], sequence_length: int = SEQUENCE_LENGTH) -> None:
         words = [w for w in vocabulary if w not in (PAD, OOV)]
         if not words:
             raise ZooError("a Vectorizer needs a non-empty vocabulary")
@@ -65,7 +68,7 @@ class Vectorizer:
 
     @classmethod
     def adapt(cls, texts: Sequence[str], vocab_size: int = 20_000,
-              sequence_length: int = 200) -> Vectorizer:
+              sequence_length: int = SEQUENCE_LENGTH) -> Vectorizer:
         """Learn the `vocab_size - 2` most frequent words of `texts` (ties broken alphabetically)."""
         import tensorflow as tf
 

@@ -93,8 +93,8 @@ def mnist_mlp(
                       epochs=20, jit_compile=True, steps_per_execution=32,
                       notes="Adam, batch 128, 20 epochs, the rate annealed from 2e-3 to zero by "
                             "a cosine schedule (a constant 1e-3 ends near 88%, 10 annealed "
-                            "epochs near 89.0-89.3%; benchmarks/NOTES.md); pixels standardised with the training set's "
-                            "mean 0.2860 and std 0.3530."),
+                            "epochs near 89.0-89.3%; benchmarks/NOTES.md); pixels standardised "
+                            "with the training set's mean 0.2860 and std 0.3530."),
         description="A 5-layer ReLU MLP, 784-256-128-64-32-10, on standardised pixels.",
         reference=Reference(
             dataset="fashion_mnist",

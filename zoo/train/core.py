@@ -18,6 +18,7 @@ import numpy as np
 import zoo
 from zoo import checks
 from zoo.data import catalog, pipeline, sources
+from zoo.data import text as text_mod
 from zoo.errors import ZooError
 from zoo.fileio import write_json
 from zoo.recipe import Recipe, compile_model
@@ -301,7 +302,7 @@ def _data(settings: _Settings, data_dir):
         options = {**zoo.options(settings.model), **settings.model_options} if \
             settings.model in zoo.list_models() else {}
         text = {"vocab_size": options.get("vocab_size", 20_000),
-                "sequence_length": options.get("sequence_length", 200)}
+                "sequence_length": options.get("sequence_length", text_mod.SEQUENCE_LENGTH)}
     common = dict(seed=settings.seed, validation=settings.validation, data_dir=data_dir,
                   source=settings.source, **text)
     splits = {s: zoo.data.arrays(spec.name, s, **common)

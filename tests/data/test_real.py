@@ -77,7 +77,7 @@ def test_imdb(data_dir):
     assert np.bincount(y).tolist() == [12_500] * 2 and np.bincount(ty).tolist() == [12_500] * 2
     assert all(len(t) > 10 for t in x[:100])
     ids, labels = zoo.data.arrays("imdb", "train", data_dir=data_dir)
-    assert ids.shape == (22_500, 200) and labels.shape == (22_500, 1)
+    assert ids.shape == (22_500, zoo.data.text.SEQUENCE_LENGTH) and labels.shape == (22_500, 1)
     v = zoo.data.vectorizer("imdb", data_dir)
     assert v.vocab_size == 20_000 and ids.max() == 19_999 and ids.min() == 0
     assert (ids == 1).mean() < 0.05  # out-of-vocabulary tokens are rare

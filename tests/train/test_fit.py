@@ -96,7 +96,7 @@ def test_options_adapt_a_registered_model(tmp_path):
                              r"\(32, 32, 3\); datasets of that shape: mnist, fashion_mnist"),
     ({"model": "vgg13", "dataset": "cifar10"}, r"vgg13 outputs 100 classes but cifar10 has 10: "
                                                r"pass options=\{'num_classes': 10\}"),
-    ({"model": "imdb_lstm", "dataset": "mnist"}, r"takes inputs of shape \(200,\)"),
+    ({"model": "imdb_lstm", "dataset": "mnist"}, r"takes inputs of shape \(400,\)"),
     ({"dataset": "imdb"}, "mnist_mlp is not a text model"),
     ({"top_k": 5}, "top_k must be a list"),
     ({"top_k": [0]}, "top_k must be >= 1"),

@@ -204,6 +204,24 @@ def classification_metrics(num_classes: int, top_k: Sequence[int] = (5,)) -> lis
     return metrics
 
 
+def execution_settings(jit_compile: bool, steps_per_execution: int,
+                       backend: str | None = None) -> dict[str, object]:
+    """A recipe's `jit_compile` and `steps_per_execution` as `backend` (default: Keras' current
+    one) runs them.
+
+    The recipe's values were measured on TensorFlow and apply there. JAX always compiles with
+    XLA (without it every operation runs on its own), and keeps the steps per execution. PyTorch
+    runs one eager step per execution: Keras allows no other `steps_per_execution` there, and
+    `torch.compile` costs more than it saves on these small steps.
+    """
+    backend = backend or keras.backend.backend()
+    if backend == "jax":
+        return {"jit_compile": True, "steps_per_execution": steps_per_execution}
+    if backend == "torch":
+        return {"jit_compile": False, "steps_per_execution": 1}
+    return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution}
+
+
 def compile_model(
     model: keras.Model,
     task: str,
@@ -222,8 +240,8 @@ def compile_model(
     """
     checks.choice("task", task, TASKS)
     optimizer = make_optimizer(recipe, steps_per_epoch)
-    compile_kwargs.setdefault("jit_compile", recipe.jit_compile)
-    compile_kwargs.setdefault("steps_per_execution", recipe.steps_per_execution)
+    for key, value in execution_settings(recipe.jit_compile, recipe.steps_per_execution).items():
+        compile_kwargs.setdefault(key, value)
     if task == "classification":
         num_classes = int(model.output_shape[-1])
         loss = (SparseSmoothedCrossentropy(recipe.label_smoothing) if recipe.label_smoothing

@@ -86,6 +86,11 @@ class DCGAN(keras.Model):
         if g_optimizer is None:
             g_optimizer = self.optimizer.__class__.from_config(self.optimizer.get_config())
         self.g_optimizer = keras.optimizers.get(g_optimizer)
+        # Each optimizer holds state for its own network only, on every backend (left unbuilt,
+        # PyTorch's trainer would build the first on both networks), so a saved run's
+        # optimizer states load back into a recompiled model.
+        self.optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
 
     def get_compile_config(self) -> dict:
         return {
@@ -94,14 +99,11 @@ class DCGAN(keras.Model):
         }
 
     def compile_from_config(self, config: dict) -> None:
-        """Recompile a loaded model; each optimizer is built on its own network's variables,
-        as in training, so its saved state loads back."""
+        """Recompile a loaded model (its optimizers' saved states then load back)."""
         self.compile(
             optimizer=keras.saving.deserialize_keras_object(config["optimizer"]),
             g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
         )
-        self.optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
 
     @property
     def metrics(self) -> list:
@@ -140,9 +142,12 @@ class DCGAN(keras.Model):
     def train_step(self, *args):
         """One discriminator update, then one generator update, on a batch of real images."""
         backend = keras.backend.backend()
-        if backend != "tensorflow":
-            raise ZooError(f"DCGAN has no training step for the {backend!r} backend")
-        return self._tensorflow_train_step(self._images(args[0]))
+        if backend == "tensorflow":
+            return self._tensorflow_train_step(self._images(args[0]))
+        if backend == "torch":
+            return self._torch_train_step(self._images(args[0]))
+        raise ZooError(f"DCGAN has no training step for the {backend!r} backend yet "
+                       "(TensorFlow and PyTorch have one)")
 
     def _tensorflow_train_step(self, real) -> dict:
         import tensorflow as tf
@@ -156,6 +161,22 @@ class DCGAN(keras.Model):
             g_loss = self.generator_loss(self._noise(real))
         self.g_optimizer.apply(tape.gradient(g_loss, g_vars), g_vars)
         return self._log(d_loss, g_loss)
+
+    def _torch_train_step(self, real) -> dict:
+        import torch
+
+        def update(loss, optimizer, variables) -> None:
+            self.zero_grad()
+            loss.backward()
+            grads = [v.value.grad for v in variables]
+            with torch.no_grad():
+                optimizer.apply(grads, variables)
+
+        d_loss = self.discriminator_loss(real, self._noise(real))
+        update(d_loss, self.optimizer, self.discriminator.trainable_weights)
+        g_loss = self.generator_loss(self._noise(real))
+        update(g_loss, self.g_optimizer, self.generator.trainable_weights)
+        return self._log(d_loss.detach(), g_loss.detach())
 
     def test_step(self, data) -> dict:
         """Both losses on a batch of held-out real images, without updates."""

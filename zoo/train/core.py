@@ -197,8 +197,9 @@ def fit(
         resume: continue the run in `run_dir` from its last completed epoch.
         top_k: the k of each top-k accuracy metric (classifiers).
         steps: cap on steps per epoch (and on validation and test steps), for smoke runs.
-        jit_compile: XLA compilation: `"auto"` (the card's choice, measured fastest on CPU),
-            True or False.
+        jit_compile: XLA compilation on TensorFlow: `"auto"` (the card's choice, measured
+            fastest on CPU), True or False. JAX always compiles; PyTorch runs eagerly
+            (`zoo.recipe.execution_settings`).
         mixed_precision: compute in 16 bits with float32 variables: float16 with loss scaling
             on a GPU, bfloat16 on a CPU (fast where the CPU has bfloat16 instructions).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch; `"auto"`: 1 on a terminal,

@@ -12,6 +12,7 @@ import zoo
 from zoo.data import catalog, pipeline
 from zoo.data.text import Vectorizer
 from zoo.errors import ZooError
+from zoo.recipe import execution_settings
 from zoo.train import runs
 from zoo.train.core import check_pair, format_metrics, infer_task
 
@@ -46,12 +47,19 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
     """
     checkpoint, _ = _locate(path)
     try:
-        return keras.saving.load_model(checkpoint, safe_mode=safe_mode)
+        model = keras.saving.load_model(checkpoint, safe_mode=safe_mode)
     except Exception as err:  # Keras raises many types for a bad file; say which file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         hint = (" It holds code (a Lambda layer); load it with safe_mode=False only if you "
                 "trust its source." if "safe_mode" in str(err) or "Lambda" in str(err) else "")
         raise ZooError(f"{checkpoint}: cannot load the model ({first}).{hint}") from err
+    if getattr(model, "compiled", False):
+        # A file saved on one backend carries that backend's execution settings (PyTorch
+        # refuses several steps per execution): use the ones of the backend loading it.
+        settings = execution_settings(model.jit_compile, model.steps_per_execution)
+        model.jit_compile = settings["jit_compile"]
+        model.steps_per_execution = settings["steps_per_execution"]
+    return model
 
 
 def evaluate(

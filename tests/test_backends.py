@@ -1,0 +1,106 @@
+"""Every model on Keras' JAX and PyTorch backends, beside the default TensorFlow.
+
+Each backend runs in its own process (`KERAS_BACKEND` is read once, at import). There every
+registered model trains a few steps through `zoo.train.fit` (the tf.data pipeline feeds it),
+its checkpoint loads back with the same predictions (the IMDB models' from raw review strings
+too), and the `.keras` file this TensorFlow
+process saved loads (through `zoo.train.load`, which swaps in the loading backend's execution
+settings) with the predictions TensorFlow made. Install a backend with
+`pip install -e ".[jax]"` or `".[torch]"`; a backend that is not installed is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.bench.loops import data as random_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Run in the backend's process: argv = folder, model names.
+SCRIPT = r"""
+import json, math, sys
+from pathlib import Path
+import keras, numpy as np
+import zoo
+
+folder, names = Path(sys.argv[1]), sys.argv[2:]
+report = {}
+for name in names:
+    result = zoo.train.fit(name, epochs=1, steps=2, batch_size=8, run_dir=folder / "runs" / name,
+                           source="synthetic:64", verbose=0)
+    x = np.load(folder / f"{name}-x.npy")
+    mine = zoo.train.load(result.last_checkpoint)
+    again = folder / f"{name}-{keras.backend.backend()}.keras"
+    mine.save(again)
+    same = np.allclose(mine.predict(x, verbose=0), zoo.train.load(again).predict(x, verbose=0),
+                       atol=1e-5)
+    from_tf = zoo.train.load(folder / f"{name}-tensorflow.keras")
+    tf_same = np.allclose(from_tf.predict(x, verbose=0), np.load(folder / f"{name}-y.npy"),
+                          rtol=1e-4, atol=1e-4)
+    if name.startswith("imdb_"):  # raw review strings, through the run's saved vocabulary
+        vectorizer = zoo.data.text.Vectorizer.load(result.run_dir / "vocabulary.json")
+        logits = mine.predict(vectorizer(["A wonderful, moving film.", "Dull."]), verbose=0)
+        assert logits.shape == (2, 1) and np.isfinite(logits).all(), logits
+    report[name] = {"backend": keras.backend.backend(),
+                    "metrics": {k: float(v) for k, v in result.test_metrics.items()},
+                    "reload_same": bool(same), "tensorflow_file_same": bool(tf_same)}
+print("REPORT " + json.dumps(report))
+"""
+
+
+def _installed(backend: str) -> bool:
+    return importlib.util.find_spec(backend) is not None
+
+
+def _predictable(name: str) -> bool:
+    return zoo.card(name).task != "generation"
+
+
+@pytest.fixture(scope="module")
+def saved_on_tensorflow(tmp_path_factory):
+    """Every model built and saved here (TensorFlow), with inputs and its predictions."""
+    folder = tmp_path_factory.mktemp("backends")
+    for name in zoo.list_models():
+        model = zoo.get(name)
+        x, _ = random_inputs(name, 4)
+        if not _predictable(name):
+            x = np.random.default_rng(0).normal(size=(4, model.latent_dim)).astype("float32")
+            model = model.generator
+        np.save(folder / f"{name}-x.npy", x)
+        np.save(folder / f"{name}-y.npy", model.predict(x, verbose=0))
+        model.save(folder / f"{name}-tensorflow.keras")
+    return folder
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_model_trains_saves_and_loads_on(backend, saved_on_tensorflow):
+    if not _installed(backend):
+        pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
+    names = [n for n in zoo.list_models() if _predictable(n)]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    process = subprocess.run([sys.executable, "-c", SCRIPT, str(saved_on_tensorflow), *names],
+                             env=env, cwd=saved_on_tensorflow, capture_output=True, text=True,
+                             timeout=1800)
+    assert process.returncode == 0, process.stderr[-4000:]
+    line = next(x for x in process.stdout.splitlines() if x.startswith("REPORT "))
+    report = json.loads(line.removeprefix("REPORT "))
+    assert sorted(report) == sorted(names)
+    for name, r in report.items():
+        assert r["backend"] == backend
+        assert all(np.isfinite(v) for v in r["metrics"].values()), (name, r)
+        assert r["reload_same"] and r["tensorflow_file_same"], (name, r)
+        if zoo.card(name).task == "classification":
+            top5 = r["metrics"]["top5_accuracy"]
+            assert 0 <= r["metrics"]["accuracy"] <= top5 <= 1, (name, r)
+    assert keras.backend.backend() == "tensorflow"

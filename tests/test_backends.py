@@ -37,7 +37,8 @@ import zoo
 folder, names = Path(sys.argv[1]), sys.argv[2:]
 report = {}
 for name in names:
-    result = zoo.train.fit(name, epochs=1, steps=2, batch_size=8, run_dir=folder / "runs" / name,
+    run_dir = folder / keras.backend.backend() / name  # one folder per backend and model
+    result = zoo.train.fit(name, epochs=1, steps=2, batch_size=8, run_dir=run_dir,
                            source="synthetic:64", verbose=0)
     x = np.load(folder / f"{name}-x.npy")
     mine = zoo.train.load(result.last_checkpoint)

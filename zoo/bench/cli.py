@@ -25,7 +25,6 @@ from typing import Any
 
 import zoo
 from zoo.bench import flops, loaders, loops, machine
-from zoo.data import pipeline
 from zoo.errors import ZooError
 from zoo.fileio import write_json, write_text
 from zoo.train import runs
@@ -44,11 +43,8 @@ def steps_per_window(name: str, batch_size: int, window_seconds: float,
     spe = zoo.card(name).recipe.steps_per_execution
     probe = max(minimum, spe)
     x, y = loops.data(name, probe * batch_size)
-    model = zoo.get(name)
-    clock = loops.EpochClock()
-    model.fit(pipeline.dataset(x, y, batch_size, shuffle=True), epochs=2, callbacks=[clock],
-              verbose=0)
-    steps = max(minimum, round(probe * window_seconds / clock.seconds[-1]))
+    seconds = loops.fit_seconds(zoo.get(name), x, y, batch_size, epochs=2)
+    steps = max(minimum, round(probe * window_seconds / seconds[-1]))
     return -(-steps // spe) * spe if steps >= spe else steps
 
 

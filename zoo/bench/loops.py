@@ -111,6 +111,16 @@ def plain_keras(name: str, x, y, batch_size: int, windows: int) -> list[float]:
     return clock.seconds
 
 
+def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False) -> list[float]:
+    """Seconds per epoch of `model.fit` on the zoo's in-memory pipeline (shuffled batches)."""
+    from zoo.data import pipeline
+
+    clock = EpochClock()
+    ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=augment)
+    model.fit(ds, epochs=epochs, callbacks=[clock], verbose=0)
+    return clock.seconds
+
+
 def zoo_fit(name: str, examples: int, batch_size: int, windows: int) -> list[float]:
     """(c) Seconds per epoch of `zoo.train.fit`, on the same synthetic data as (a) and (b)."""
     clock = EpochClock()

@@ -15,7 +15,6 @@ import sys
 
 import zoo
 from zoo.bench import loops
-from zoo.data import pipeline
 from zoo.errors import ZooError
 from zoo.recipe import compile_model
 
@@ -27,10 +26,8 @@ def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
     x, y = loops.data(name, steps * batch_size)
     model = zoo.get(name, compile=False)
     compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
-    ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=card.recipe.augment)
-    clock = loops.EpochClock()
-    model.fit(ds, epochs=windows + 1, callbacks=[clock], verbose=0)
-    return loops.rate(clock.seconds, steps * batch_size)
+    seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1, card.recipe.augment)
+    return loops.rate(seconds, steps * batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,6 +91,8 @@ def test_overrides_change_the_model():
         ("resnet20", {"widths": (16, 32)}, r"one value per stage"),
         ("dcgan", {"image_shape": (30, 30, 1)}, r"multiples of 4"),
         ("vae", {"latent_dim": -1}, r"latent_dim must be >= 1"),
+        ("conv_autoencoder", {"filters": (32, 64, 128)}, r"multiples of 8, got \(28, 28, 1\)"),
+        ("vae", {"filters": (8, 16, 32)}, r"multiples of 8"),
     ],
 )
 def test_bad_overrides_raise_clear_errors(name, overrides, message):

@@ -70,3 +70,39 @@ def test_card_is_complete(name):
     if card.reference is not None:
         assert card.reference.source
         assert all(0 < v < 1 for v in card.reference.metrics.values())
+
+
+CLASSIFIERS = [n for n in MODELS if zoo.card(n).task.endswith("classification")]
+IMAGE_MODELS = [n for n in MODELS if zoo.card(n).input_dtype == "uint8"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifiers_output_logits(name):
+    """The last layer is linear (no ReLU or softmax head), so outputs take either sign."""
+    model = zoo.get(name, compile=False)
+    last = model.layers[-1]
+    assert getattr(last, "activation", keras.activations.linear) is keras.activations.linear, last
+    x = np.concatenate([random_batch(name, 16, np.random.default_rng(i))[0] for i in range(4)])
+    out = keras.ops.convert_to_numpy(model(x, training=False))
+    assert (out < 0).any(), f"{name}: no negative output in 64 examples"
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_image_models_take_raw_pixels_as_uint8_or_float(name):
+    """Raw 0-255 pixels are rescaled inside the model, whatever their dtype."""
+    model = zoo.get(name, compile=False)
+    x = random_batch(name)[0] if zoo.card(name).task != "generation" else None
+    if x is None:
+        pytest.skip("the DCGAN's input is a latent vector")
+    as_uint8 = keras.ops.convert_to_numpy(model(x, training=False))
+    as_float = keras.ops.convert_to_numpy(model(x.astype("float32"), training=False))
+    np.testing.assert_allclose(as_float, as_uint8, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("family", "pools"), [("resnet", 0), ("vgg", 5)])
+def test_pooling_layers(family, pools):
+    """CIFAR ResNets keep 32x32 after the stem (no max-pool); VGG13 pools after each of 5 units."""
+    for name in zoo.list_models(f"{family}*"):
+        layers = zoo.get(name, compile=False)._flatten_layers()
+        found = sum(isinstance(layer, keras.layers.MaxPooling2D) for layer in layers)
+        assert found == pools, (name, found)

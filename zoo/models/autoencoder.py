@@ -225,8 +225,8 @@ def conv_autoencoder(
     latent_dim: int = 32,
 ) -> keras.Model:
     """The convolutional autoencoder: stride-2 convolutions, a Dense code, transposed convolutions."""
-    shape = _check_image(input_shape, 4)
     filters = checks.widths("filters", filters)
+    shape = _check_image(input_shape, 2 ** len(filters))  # one stride-2 halving per filter
     latent_dim = checks.integer("latent_dim", latent_dim)
     inputs, x = pixel_input(shape)
     code = layers.Dense(latent_dim, activation="relu", name="code")(_conv_encoder(x, filters))
@@ -256,8 +256,8 @@ def vae(
     seed: int | None = None,
 ) -> keras.Model:
     """The VAE: a convolutional encoder to a Gaussian latent, sampled, decoded by transposed convs."""
-    shape = _check_image(input_shape, 4)
     filters = checks.widths("filters", filters)
+    shape = _check_image(input_shape, 2 ** len(filters))  # one stride-2 halving per filter
     latent_dim = checks.integer("latent_dim", latent_dim)
     pixels, x = pixel_input(shape)
     h = layers.Dense(2 * latent_dim, activation="relu", name="hidden")(_conv_encoder(x, filters))

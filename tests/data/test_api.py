@@ -1,10 +1,12 @@
-"""The public data API: the list of datasets, their descriptions, and unknown names."""
+"""The public data API: the list of datasets, their descriptions, unknown names, augmentation defaults."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import zoo
+from tests.data import writers
 
 
 def test_list_datasets():
@@ -35,3 +37,23 @@ def test_unknown_dataset_names_close_matches():
 def test_every_models_default_dataset_is_loadable():
     for name in zoo.list_models():
         assert zoo.card(name).dataset in zoo.data.list_datasets()
+
+
+def test_cifar_is_augmented_for_training_only_by_default(tmp_path):
+    """Through `load`: the training split is pad-cropped and flipped, validation and test are the
+    exact pixels, and `augment=False` gives the exact training pixels."""
+    data = writers.cifar_like(10, 40, 12)
+    writers.write_cifar10(tmp_path / "cifar-10-batches-py", data,
+                          zoo.data.catalog.DATASETS["cifar10"].classes)
+
+    def pixels(split, **kwargs):
+        ds = zoo.data.load("cifar10", split, data_dir=tmp_path, batch_size=64, shuffle=False,
+                           validation=0.25, **kwargs)
+        return np.concatenate([x.numpy() for x, _ in ds])
+
+    train, held = zoo.data.arrays("cifar10", "train", data_dir=tmp_path, validation=0.25)[0], \
+        zoo.data.arrays("cifar10", "validation", data_dir=tmp_path, validation=0.25)[0]
+    assert not np.array_equal(pixels("train"), train)
+    np.testing.assert_array_equal(pixels("train", augment=False), train)
+    np.testing.assert_array_equal(pixels("validation"), held)
+    np.testing.assert_array_equal(pixels("test"), data["test"][0])

@@ -134,6 +134,8 @@ def test_image_folder_empty_class_unknown_class_and_corrupt_image(tmp_path):
     assert f"{root / 'test' / 'truck'}: is an empty class folder" in read_error("cifar10",
                                                                                tmp_path)
     (root / "test" / "truck").rmdir()
+    assert f"{root / 'test'}: has no folder for class(es) truck" in read_error("cifar10",
+                                                                              tmp_path)
     (root / "test" / "lorry").mkdir()
     assert "lorry: is not a cifar10 class" in read_error("cifar10", tmp_path)
     (root / "test" / "lorry").rmdir()

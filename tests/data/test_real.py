@@ -6,11 +6,13 @@ They skip only when ZOO_DATA_DIR is unset; with it set, a missing dataset is a f
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
 
 import zoo
+from zoo.data import pipeline
 
 pytestmark = pytest.mark.real_data
 
@@ -54,6 +56,10 @@ def test_fashion_mnist(data_dir):
     assert x.mean() / 255 == pytest.approx(0.2860, abs=1e-4)
     assert x.std() / 255 == pytest.approx(0.3530, abs=1e-4)
     assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(ty).tolist() == [1000] * 10
+    assert x.min() == 0 and x.max() == 255 and x.dtype == np.uint8
+    vx, _ = zoo.data.arrays("fashion_mnist", "validation", data_dir=data_dir)
+    trx, _ = zoo.data.arrays("fashion_mnist", "train", data_dir=data_dir)
+    assert len(vx) == 6_000 and len(trx) == 54_000 and disjoint(vx, trx)
 
 
 def test_cifar10(data_dir):
@@ -83,3 +89,8 @@ def test_imdb(data_dir):
     assert (ids == 1).mean() < 0.05  # out-of-vocabulary tokens are rare
     vx, _ = zoo.data.arrays("imdb", "validation", data_dir=data_dir)
     assert len(vx) == 2_500
+    # The held-out reviews are not training reviews: a text found in both is one IMDB itself
+    # repeats in its official training split (it has about a hundred such duplicates).
+    (train_texts, _), (held_texts, _) = pipeline.carve_validation(x, y, 0.1, 0)
+    repeated = {t for t, n in Counter(x.tolist()).items() if n > 1}
+    assert set(held_texts.tolist()) & set(train_texts.tolist()) <= repeated

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +47,26 @@ def test_data_dir_argument_then_environment_then_keras_cache(tmp_path, monkeypat
         arg_copy["train"][1].tolist()
     assert any(str(tmp_path / "arg" / "mnist.npz") in m and "(data folder)" in m
                for m in messages)
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_where_keras_datasets_leaves_it(name, tmp_path, messages):
+    """`keras.datasets.cifar10/100.load_data()` extract their archive under a `-target` folder."""
+    import keras
+
+    spec = zoo.data.catalog.DATASETS[name]
+    folder = "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
+    write = writers.write_cifar10 if name == "cifar10" else writers.write_cifar100
+    data = writers.cifar_like(spec.num_classes, 30, 10)
+    source = write(tmp_path / "src" / folder, data, spec.classes)
+    archive = writers.tar_gz(source, tmp_path / f"{folder}.tar.gz")
+    # What load_data() does, from a local file instead of the official address.
+    home = Path(os.environ["KERAS_HOME"])  # Keras read it at import: name it here
+    home.mkdir(parents=True)  # (get_file falls back to /tmp/.keras if it does not exist)
+    keras.utils.get_file(fname=f"{folder}-target", origin=archive.as_uri(), extract=True,
+                         cache_dir=home)
+    assert zoo.data.read(name)["train"][1].tolist() == data["train"][1].tolist()
+    assert any(f"{name}: read" in m and "(Keras cache)" in m for m in messages)
 
 
 def test_a_data_dir_that_is_not_a_folder(tmp_path, monkeypatch):

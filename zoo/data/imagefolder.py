@@ -53,6 +53,10 @@ def _listing(spec: DatasetSpec, folder: Path) -> dict[str, list[tuple[Path, int]
             if not files:
                 raise fail(class_dir, "is an empty class folder (no .png or .jpg files)")
             entries += [(p, index[class_dir.name]) for p in files]
+        missing = set(range(len(spec.classes))) - {label for _, label in entries}
+        if missing:  # a lost folder would silently give a smaller dataset without a class
+            names = ", ".join(spec.classes[i] for i in sorted(missing))
+            raise fail(folder / split, f"has no folder for class(es) {names}")
         listing[split] = entries
     return listing
 

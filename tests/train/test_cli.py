@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -104,3 +105,16 @@ def test_errors_from_a_real_process_have_no_traceback(tmp_path):
 def test_every_dataset_fits_at_least_one_model():
     datasets = {zoo.card(n).dataset for n in zoo.list_models()}
     assert datasets == set(catalog.DATASETS)
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path):
+    """Piped output (a log file, CI) gets Keras' one summary line per epoch, no progress bar."""
+    process = spawn("mnist_mlp", "--epochs", "3", "--synthetic", "--run-dir",
+                    "run", cwd=tmp_path)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-2000:]
+    assert "━" not in out and "\r" not in out
+    assert out.count("Epoch ") == 3
+    summary = re.compile(r"(\d+)/\1 - \d+m?s - .*loss: ")  # steps/steps - time - metrics
+    summaries = [line for line in out.splitlines() if summary.match(line)]
+    assert len(summaries) == 3, out

@@ -124,6 +124,40 @@ def test_an_existing_run_folder_needs_resume(tmp_path):
         zoo.train.fit(run_dir=tmp_path / "run", resume=True, epochs=3)
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"seed": 5}, r"cannot resume with seed=5: the run was started with seed=0"),
+    ({"validation": 0.2}, r"validation=0.2: the run was started with validation=0.1"),
+    ({"top_k": [1, 5]}, r"top_k=\[1, 5\]: the run was started with top_k=\[5\]"),
+    ({"mixed_precision": True}, r"mixed_precision=True: the run was started with "
+                                r"mixed_precision=False"),
+    ({"options": {"dropout": 0.5}}, r"option dropout=0.5: the run was started with "
+                                    r"dropout=0.0"),
+    ({"source": "synthetic:32"}, r"source='synthetic:32': the run was started with "
+                                 r"source='synthetic'"),
+])
+def test_resume_refuses_changed_settings(tmp_path, kwargs, message):
+    small_fit(tmp_path / "run", epochs=1)
+    with pytest.raises(zoo.ZooError, match=message):
+        zoo.train.fit(run_dir=tmp_path / "run", resume=True, **kwargs)
+
+
+def test_resume_with_a_missing_or_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    small_fit(tmp_path / "run", epochs=1)
+    small = dict(run_dir=tmp_path / "run", resume=True)
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    checkpoint = tmp_path / "run" / state["checkpoint"]
+    saved = checkpoint.read_bytes()
+    checkpoint.unlink()  # a new file: last.keras and best.keras are hard links to the old one
+    checkpoint.write_bytes(saved[: len(saved) // 2])
+    with pytest.raises(zoo.ZooError, match=r"epoch-0001.keras: cannot load the model"):
+        zoo.train.fit(**small)
+    checkpoint.unlink()
+    with pytest.raises(zoo.ZooError, match=r"cannot resume .*names the checkpoint .*missing"):
+        zoo.train.fit(**small)
+    checkpoint.write_bytes(saved)
+    assert zoo.train.fit(**small).test_metrics["accuracy"] >= 0  # restored: it loads again
+
+
 def test_a_run_folder_in_use_is_refused(tmp_path):
     small_fit(tmp_path / "run", epochs=1)
     with runs.locked(tmp_path / "run"), pytest.raises(zoo.ZooError, match="is in use by pid"):
@@ -165,13 +199,19 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     assert all(np.isfinite(w).all() for w in good.get_weights())
 
 
-def test_reconstruction_and_generation_runs_draw_sample_grids(tmp_path):
-    for name in ("conv_autoencoder", "dcgan"):
-        result = small_fit(tmp_path / name, model=name)
-        samples = sorted((result.run_dir / "samples").iterdir())
-        assert [p.name for p in samples] == ["epoch-0001.png", "epoch-0002.png"]
-        assert samples[0].read_bytes()[:4] == b"\x89PNG"
-    assert set(result.test_metrics) == {"d_loss", "g_loss"}
+GRID_METRICS = {"reconstruction": {"loss"}, "generation": {"d_loss", "g_loss"},
+                "vae": {"loss", "reconstruction_loss", "kl_loss"}}
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.list_models()
+                                  if zoo.card(n).task in ("reconstruction", "generation")])
+def test_reconstruction_and_generation_runs_draw_sample_grids(tmp_path, name):
+    result = small_fit(tmp_path / name, model=name)
+    samples = sorted((result.run_dir / "samples").iterdir())
+    assert [p.name for p in samples] == ["epoch-0001.png", "epoch-0002.png"]
+    assert samples[0].read_bytes()[:4] == b"\x89PNG"
+    expected = GRID_METRICS.get(name, GRID_METRICS[zoo.card(name).task])
+    assert set(result.test_metrics) == expected
 
 
 def test_mixed_precision_keeps_float32_variables_and_logits(tmp_path):

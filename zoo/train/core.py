@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import logging
 import os
 import sys
@@ -146,17 +147,33 @@ def _settings_from_config(config: dict[str, Any]) -> _Settings:
 
 
 def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
-    """On resume, settings come from config.json; a differing explicit argument is an error."""
+    """On resume, settings come from config.json; a differing explicit argument is an error.
+
+    `given` holds the arguments that were passed: None, or `fit`'s own default, means not given
+    (so an argument passed at its default value cannot be told from one left out).
+    """
     recipe = dataclasses.asdict(saved.recipe)
+
+    def plain(value):
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
     for key, value in given.items():
-        if value is None:
+        if value is None or (key in defaults and plain(value) == plain(defaults[key])):
+            continue
+        if key == "options":  # each given builder option must match the run's
+            registered = saved.model in zoo.list_models()
+            used = {**(zoo.options(saved.model) if registered else {}), **saved.model_options}
+            for option, v in value.items():
+                if plain(used.get(option)) != plain(v):
+                    raise ZooError(f"cannot resume with option {option}={v!r}: the run was "
+                                   f"started with {option}={plain(used.get(option))!r}")
             continue
         old = recipe.get(key) if key in recipe else getattr(saved, key, None)
-        if isinstance(old, (list, tuple)):
-            old, value = list(old), list(value)
-        if old != value:
-            raise ZooError(f"cannot resume with {key}={value!r}: the run was started with "
-                           f"{key}={old!r} (resume takes its settings from config.json)")
+        if plain(old) != plain(value):
+            raise ZooError(f"cannot resume with {key}={plain(value)!r}: the run was started "
+                           f"with {key}={plain(old)!r} (resume takes its settings from "
+                           "config.json)")
 
 
 def fit(
@@ -223,7 +240,9 @@ def fit(
         settings = _settings_from_config(config)
         given = {"model": model if isinstance(model, str) else None, "dataset": dataset,
                  "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                 "optimizer": optimizer, "steps": steps}
+                 "optimizer": optimizer, "steps": steps, "validation": validation,
+                 "seed": seed, "top_k": top_k, "mixed_precision": mixed_precision,
+                 "options": dict(options or {}) or None, "source": source}
         _check_resume_args(settings, given)
         user_model = model if isinstance(model, keras.Model) else None
     else:
@@ -238,6 +257,8 @@ def fit(
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
         "verbose", verbose, minimum=0, maximum=2)
     with runs.locked(run_dir):
+        for path in runs.remove_partial_files(run_dir):
+            log.info("removed %s, left half-written by an interrupted run", path)
         return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks))
 
 
@@ -343,6 +364,21 @@ def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
           + (f"\n  resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
 
 
+def _load(checkpoint: Path) -> keras.Model:
+    from zoo.train.evaluate import load  # evaluate imports this module
+
+    return load(checkpoint)
+
+
+def _resume_from(run_dir: Path, state: dict[str, Any]) -> keras.Model:
+    """The model of the run's last finished epoch, or a ZooError saying what is wrong."""
+    checkpoint = run_dir / state.get("checkpoint", runs.LAST)
+    if not checkpoint.is_file():
+        raise ZooError(f"cannot resume {run_dir}: {runs.STATE} names the checkpoint "
+                       f"{checkpoint}, which is missing; restore it or start a new run")
+    return _load(checkpoint)
+
+
 def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose,
          extra_callbacks) -> TrainResult:
     splits, vectorizer = _data(settings, data_dir)
@@ -372,7 +408,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         keras.mixed_precision.set_global_policy(mixed_policy())
     try:
         if start:
-            model = keras.saving.load_model(run_dir / state["checkpoint"])
+            model = _resume_from(run_dir, state)
             callbacks.restore_seed_states(model, state.get("seed_states", []))
         else:
             model = _build(settings, user_model, steps_per_epoch)
@@ -387,7 +423,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     chosen = runs.LAST
     if settings.validation and settings.task != "generation" and best.exists():
         chosen = runs.BEST
-        model = keras.saving.load_model(best)
+        model = _load(best)
     test = model.evaluate(_eval_dataset(splits["test"], settings), verbose=0, return_dict=True)
     test = {k: float(v) for k, v in test.items()}
     epoch = state.get("best_epoch") if chosen == runs.BEST else state.get("epochs_done", start)
@@ -433,10 +469,9 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
         sample_source = splits["validation" if settings.validation else "test"][0]
         recorder = callbacks.RunRecorder(run_dir, state, monitor, mode, watch,
                                          _sampler(settings.task, sample_source, settings.seed))
-        callback_list = [epoch, watch, recorder]
-        if keras.backend.backend() == "tensorflow":
-            callback_list.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")))
-        callback_list += extra_callbacks
+        callback_list = [epoch, watch, recorder,  # TensorBoard logs on every backend
+                         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
+                         *extra_callbacks]
         model.fit(train_ds, epochs=recipe.epochs, initial_epoch=start, validation_data=val_ds,
                   callbacks=callback_list, verbose=verbose, shuffle=False)
         if watch.where is not None:

@@ -65,6 +65,19 @@ def locked(run_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def remove_partial_files(run_dir: Path) -> list[Path]:
+    """Delete what a killed run left half-written (`.NAME.*.partial.keras`, `.NAME.*.tmp`).
+
+    Files are written under such temporary names and renamed when complete, so these are
+    never a finished checkpoint; call it only while holding the run's lock.
+    """
+    stale = [p for folder in (run_dir, run_dir / "checkpoints") if folder.is_dir()
+             for pattern in (".*.partial.keras", ".*.tmp") for p in folder.glob(pattern)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON file of the run folder; a missing or damaged one raises `ZooError` naming it."""
     try:

@@ -1,0 +1,93 @@
+"""A crash while a checkpoint or the run state is being written leaves the previous, complete
+files in place; what a killed run left half-written is removed when the run resumes."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from tests.train.test_fit import small_fit
+from zoo import fileio
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def leftovers(run_dir):
+    return sorted(p.name for p in run_dir.rglob(".*") if p.name != ".lock")
+
+
+def crash_on_second(original, crash):
+    """`original`, except that its second call runs `crash` instead."""
+    calls = []
+
+    def patched(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            crash(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    return patched
+
+
+def check_epoch_one_kept_and_resume(run) -> None:
+    """After the crash: epoch 1's files, whole, and nothing half-written; resuming finishes."""
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+    assert (run / "last.keras").read_bytes() == \
+        (run / "checkpoints" / "epoch-0001.keras").read_bytes()
+    assert leftovers(run) == []
+    zoo.train.load(run / "last.keras")
+    result = small_fit(run, resume=True)
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 2
+    assert result.history["loss"]
+
+
+def test_a_crash_while_saving_a_checkpoint_keeps_the_last_good_one(tmp_path, monkeypatch):
+    save = keras.Model.save
+
+    def crash(self, path, *args, **kwargs):
+        save(self, path, *args, **kwargs)
+        with open(path, "r+b") as f:  # the file is half-written when the process dies
+            f.truncate(1000)
+        raise Crash("killed while saving")
+
+    monkeypatch.setattr(keras.Model, "save", crash_on_second(save, crash))
+    with pytest.raises(Crash):
+        small_fit(tmp_path / "run")
+    monkeypatch.undo()
+    assert not (tmp_path / "run" / "checkpoints" / "epoch-0002.keras").exists()
+    check_epoch_one_kept_and_resume(tmp_path / "run")
+
+
+def test_a_crash_while_writing_the_state_keeps_the_previous_state(tmp_path, monkeypatch):
+    def crash(path, text):
+        with fileio.atomic_path(path) as tmp:
+            tmp.write_text(text[: len(text) // 2])
+            raise Crash("killed while writing the state")
+
+    write_text = fileio.write_text
+    writes = crash_on_second(write_text, crash)
+    monkeypatch.setattr(fileio, "write_text", lambda path, text: (
+        writes(path, text) if str(path).endswith("state.json") else write_text(path, text)))
+    with pytest.raises(Crash):
+        small_fit(tmp_path / "run")
+    monkeypatch.undo()
+    # epoch-0002.keras was saved before the state that would name it: resume redoes epoch 2.
+    check_epoch_one_kept_and_resume(tmp_path / "run")
+
+
+def test_resume_removes_files_a_killed_run_left_half_written(tmp_path):
+    run = tmp_path / "run"
+    small_fit(run)
+    stale = [run / ".last.4242.partial.keras",
+             run / "checkpoints" / ".epoch-0002.4242.partial.keras",
+             run / ".state.json.x1y2.tmp", run / ".best.keras.4242.tmp"]
+    for path in stale:
+        path.write_bytes(np.random.default_rng(0).bytes(100))
+    small_fit(run, resume=True)
+    assert leftovers(run) == []

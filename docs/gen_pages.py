@@ -15,20 +15,19 @@ for family, names in docs.families().items():
 with mkdocs_gen_files.open("models/index.md", "w") as f:
     f.write(docs.models_overview())
 
-# Tables inside hand-written pages: each <!-- zoo:NAME --> marker is replaced by its table.
-MARKERS = {"datasets.md": {"<!-- zoo:datasets -->": docs.datasets_table()},
-           "index.md": {"<!-- zoo:models -->": docs.models_table("models/", sources=False)},
-           "benchmarks.md": {"<!-- zoo:benchmarks -->": docs.benchmark_results(),
-                             "<!-- zoo:notes -->": docs.benchmark_notes()}}
-for page, tables in MARKERS.items():
+# Tables and settings inside hand-written pages: each <!-- zoo:NAME --> marker is replaced by
+# what the code says, so no page types a figure the code could contradict.
+TABLES = {"datasets.md": {"datasets": docs.datasets_table()},
+          "index.md": {"models": docs.models_table("models/", sources=False)},
+          "benchmarks.md": {"benchmarks": docs.benchmark_results()}}
+for page in ("index.md", "datasets.md", "training.md", "benchmarks.md", "api.md"):
     with mkdocs_gen_files.open(page, "r") as f:
         text = f.read()
-    for marker, table in tables.items():
-        if marker not in text:
-            raise SystemExit(f"docs/{page} lost its {marker} marker")
-        text = text.replace(marker, table)
+    for name in TABLES.get(page, {}):
+        if f"<!-- zoo:{name} -->" not in text:
+            raise SystemExit(f"docs/{page} lost its <!-- zoo:{name} --> marker")
     with mkdocs_gen_files.open(page, "w") as f:
-        f.write(text)
+        f.write(docs.fill_markers(text, {**docs.values(), **TABLES.get(page, {})}, page))
 
 with mkdocs_gen_files.open("SUMMARY.md", "w") as f:
     f.write(docs.nav())

@@ -7,6 +7,7 @@ seconds and cannot rot.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 import zoo
@@ -58,11 +60,38 @@ def run_python(code: str, namespace: dict) -> None:
     exec(compile(code, "<docs example>", "exec"), namespace)
 
 
-def run_command(line: str) -> None:
-    """Run one `python -m zoo...` line in this process; training commands are cut to 1 epoch."""
+# Shell lines the docs may show without running them here: set-up, not the zoo's commands.
+NOT_RUN = ("pip ", "python3 -m venv ", "python -m pytest", "mkdocs ", "export ", "git ", "cd ",
+           ".ci/run", "tensorboard ")
+
+
+def run_command(line: str, monkeypatch) -> None:
+    """Run one `python -m zoo...` line in this process; training commands are cut to 1 epoch.
+
+    `VAR=value` prefixes are set for the command; a backend that is not installed skips it.
+    Any other line must be set-up listed in NOT_RUN, so a new kind of command needs a runner.
+    """
     words = shlex.split(line, comments=True)
+    if not words or line.strip().startswith(NOT_RUN):
+        return
+    env = {}
+    while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
     if words[:2] != ["python", "-m"] or not words[2].startswith("zoo."):
-        return  # pip, mkdocs, exports: not the zoo's to test
+        pytest.fail(f"the docs show {line!r}, which no test runs: give it a runner or NOT_RUN")
+    if env.get("KERAS_BACKEND", "tensorflow") != keras.backend.backend():
+        # The backend is chosen at import: run the command in a process of its own.
+        if importlib.util.find_spec(env["KERAS_BACKEND"]) is None:
+            pytest.skip(f"{env['KERAS_BACKEND']} is not installed")
+        args = words[3:] + (["--epochs", "1", "--steps", "2"] if words[2] == "zoo.train" else [])
+        done = subprocess.run([sys.executable, "-m", words[2], *args],
+                              env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{line!r} failed: {done.stderr[-2000:]}"
+        return
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     module, args = words[2], words[3:]
     if module == "zoo.train":
         from zoo.train import cli
@@ -81,19 +110,23 @@ def run_command(line: str) -> None:
         tiny = ["--seconds", "0.3", "--windows", "2", "--no-loaders", "--no-end-to-end",
                 "--json", "bench.json", "--markdown", "bench.md"]
         assert cli.main(args + tiny) == 0, f"{line!r} failed"
+    elif module == "zoo.bench.settings":
+        from zoo.bench import settings
+
+        assert settings.main([*args, "--steps", "2", "--batch-size", "8"]) == 0, line
     else:
         pytest.fail(f"no runner for {module} in the docs tests")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
-def test_examples_on_hand_written_pages_run(page, tiny_data):
+def test_examples_on_hand_written_pages_run(page, tiny_data, monkeypatch):
     text = page.read_text()
     namespace: dict = {}
     for code in blocks(text, "python"):
         run_python(code, namespace)
     for code in blocks(text, "bash"):
         for line in code.splitlines():
-            run_command(line)
+            run_command(line, monkeypatch)
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
@@ -153,3 +186,42 @@ def test_site_pages_and_api_reference(site):
         assert name in api
     datasets = (site / "datasets" / "index.html").read_text()
     assert "cifar-100-python.tar.gz" in datasets and "60,000" in datasets
+
+
+def test_site_structure_family_pages_and_model_sections(site):
+    assert not (site / "SUMMARY").exists()  # the navigation source is not a page
+    for family, names in docs.families().items():
+        assert (site / "models" / family / "index.html").is_file(), family
+        for name in names:
+            html = (site / "models" / family / name / "index.html").read_text()
+            for section in ("Architecture", "Options", "Training recipe", "Results", "Use"):
+                assert f">{section}<" in html, (name, section)
+    gan = (site / "models" / "gan" / "dcgan" / "index.html").read_text()
+    assert "generator/project" in gan and "discriminator/logit" in gan  # nested networks
+    for page in site.rglob("*.html"):
+        text = page.read_text()
+        assert "<!-- zoo:" not in text and " 1 epochs" not in text, page
+
+
+# Measured figures (a percentage, a decimal) come from code through markers, never typed.
+TYPED_FIGURE = re.compile(r"(?<![\w.`/-])\d+(?:\.\d+)?%|(?<![\w.`/-])\d+\.\d+(?![\w.`/-])")
+
+NOT_FIGURES = {"3.10": "the oldest Python pyproject.toml accepts",
+               "100%": "what top-k accuracy is when k covers every class"}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_hand_written_prose_types_no_figures(page):
+    prose = BLOCK.sub("", re.sub(r"^```text\n.*?^```", "", page.read_text(), flags=re.S | re.M))
+    prose = re.sub(r"`[^`]*`", "", prose)  # inline code: names, commands, options
+    typed = [m.group(0) for m in TYPED_FIGURE.finditer(prose) if m.group(0) not in NOT_FIGURES]
+    assert not typed, f"{page.name} types {typed}: fill them from the code with a marker"
+
+
+def test_markers_are_filled_from_the_code():
+    from zoo.data import text
+
+    filled = docs.fill_markers("<!-- zoo:sequence_length --> tokens", docs.values())
+    assert filled == f"{text.SEQUENCE_LENGTH:,} tokens"
+    with pytest.raises(SystemExit, match="unknown marker"):
+        docs.fill_markers("<!-- zoo:nonsense -->", docs.values())

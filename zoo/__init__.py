@@ -2,7 +2,7 @@
 
 ```python
 import zoo
-zoo.list_models("vgg*")       # ['vgg13', 'vgg13_bn']
+zoo.list_models("vgg*")       # the VGG models' names
 model = zoo.get("vgg13")      # a compiled keras.Model, ready for model.fit
 zoo.card("vgg13")             # task, dataset, shapes, parameters, recipe, results
 ```

@@ -10,8 +10,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import re
 from collections import Counter
 from pathlib import Path
+
+import keras
 
 import zoo
 from zoo import results
@@ -43,12 +46,29 @@ def metrics_text(metrics: dict[str, float]) -> str:
     return ", ".join(metric_text(k, v) for k, v in metrics.items())
 
 
+FAMILY_ORDER = ("mlp", "vgg", "resnet", "autoencoder", "rnn", "gan")  # the README's order
+
+
+def ordered_models() -> list[str]:
+    """Every registered name, family by family (the README's order; new families last)."""
+    def key(name: str):
+        family = zoo.card(name).family
+        rank = FAMILY_ORDER.index(family) if family in FAMILY_ORDER else len(FAMILY_ORDER)
+        return rank, family, name
+
+    return sorted(zoo.list_models(), key=key)
+
+
 def families() -> dict[str, list[str]]:
-    """Registered model names grouped by family, in registry order."""
+    """Registered model names grouped by family, families in the README's order."""
     out: dict[str, list[str]] = {}
-    for name in zoo.list_models():
+    for name in ordered_models():
         out.setdefault(zoo.card(name).family, []).append(name)
     return out
+
+
+def epochs_text(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def family_title(family: str) -> str:
@@ -74,7 +94,7 @@ def measured_text(card: Card) -> str:
     if card.measured is None:
         return f"not measured on {missing['dataset']}" if missing else "not measured yet"
     m = card.measured
-    text = f"{metrics_text(m.metrics)} ({m.dataset}, {m.epochs} epochs)"
+    text = f"{metrics_text(m.metrics)} ({m.dataset}, {epochs_text(m.epochs)})"
     if m.dataset != card.dataset:
         text = f"not measured on {card.dataset}; {text}"
     return text
@@ -84,7 +104,7 @@ def models_table(link_prefix: str = "", sources: bool = True) -> str:
     """Every registered model in one table: family, dataset, size, reference and measured results."""
     lines = ["| model | family | dataset | parameters | reference | measured here |",
              "|---|---|---|---:|---|---|"]
-    for name in zoo.list_models():
+    for name in ordered_models():
         card = zoo.card(name)
         reference = reference_text(card)
         if sources and card.reference:
@@ -95,23 +115,37 @@ def models_table(link_prefix: str = "", sources: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _leaf_layers(model, prefix: str = ""):
+    """`(path, layer)` for every layer, looking inside nested models (a GAN's two networks,
+    a VAE's encoder and decoder); input layers left out."""
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model) and getattr(layer, "layers", None):
+            yield from _leaf_layers(layer, f"{prefix}{layer.name}/")
+        elif type(layer).__name__ != "InputLayer":
+            yield prefix + layer.name, layer
+
+
 def _architecture(name: str) -> str:
     """A count of layer types and a layer-by-layer table of the built model (collapsed)."""
     model = zoo.get(name, compile=False)
-    layers = model.layers if hasattr(model, "layers") else []
-    kinds = Counter(type(layer).__name__ for layer in layers
-                    if type(layer).__name__ != "InputLayer")
+    layers = list(_leaf_layers(model))
+    nested = [layer.name for layer in getattr(model, "layers", [])
+              if isinstance(layer, keras.Model)]
+    kinds = Counter(type(layer).__name__ for _, layer in layers)
+    inside = (f", counting those inside its {' and '.join(f'`{n}`' for n in nested)} networks"
+              if nested else "")
     lines = ["Built with its default options, it has "
-             + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + " layers.", "",
+             + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + f" layers{inside}.",
+             "",
              '??? note "Layer by layer"', "",
              "    | layer | type | output shape | parameters |",
              "    |---|---|---|---:|"]
-    for layer in layers:
+    for path, layer in layers:
         try:
             shape = str(tuple(layer.output.shape))
         except (AttributeError, ValueError):
             shape = "-"
-        lines.append(f"    | `{layer.name}` | {type(layer).__name__} | {shape} | "
+        lines.append(f"    | `{path}` | {type(layer).__name__} | {shape} | "
                      f"{layer.count_params():,} |")
     return "\n".join(lines)
 
@@ -151,7 +185,7 @@ def _results(card: Card) -> str:
     for m in measured:
         notes = f" {m.notes}." if m.notes else ""
         lines.append(f"| measured here | {metrics_text(m.metrics)} | {m.dataset} | "
-                     f"{m.epochs} epochs, {m.wall_time_s / 60:.0f} min of training on "
+                     f"{epochs_text(m.epochs)}, {m.wall_time_s / 60:.0f} min of training on "
                      f"{m.hardware}, {m.backend} backend, {m.date}.{notes} |")
     if not measured and not missing:
         lines.append("| measured here | not measured yet | - | - |")
@@ -262,7 +296,8 @@ def models_overview() -> str:
         "# Models",
         "",
         "Every registered model, with its default dataset, size, the literature's result "
-        "and the result measured by this project. Accuracy is on the test split.",
+        "and the result measured by this project, on the test split unless it says otherwise "
+        "(accuracy for classifiers, reconstruction loss for autoencoders, FID for the GAN).",
         "",
         models_table(),
         "",
@@ -292,11 +327,31 @@ def benchmark_results() -> str:
     return path.read_text() if path.exists() else "No benchmark has been recorded yet."
 
 
-def benchmark_notes() -> str:
-    """benchmarks/NOTES.md without its title, its headings moved one level down."""
-    text = (REPO / "benchmarks" / "NOTES.md").read_text()
-    body = text.split("\n", 1)[1] if text.startswith("# ") else text
-    return "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+def values() -> dict[str, str]:
+    """Settings the hand-written pages quote, read from the code (`<!-- zoo:NAME -->` markers)."""
+    from zoo.data import pipeline, text
+    from zoo.train import core
+
+    load = inspect.signature(zoo.data.load).parameters
+    return {"vocab_size": f"{load['vocab_size'].default:,}",
+            "sequence_length": f"{text.SEQUENCE_LENGTH:,}",
+            "crop_padding": str(pipeline.CROP_PADDING),
+            "validation": f"{inspect.signature(core.fit).parameters['validation'].default:g}",
+            "validation_percent":
+                f"{100 * inspect.signature(core.fit).parameters['validation'].default:g}%"}
+
+
+MARKER = re.compile(r"<!-- zoo:(\w+) -->")
+
+
+def fill_markers(text: str, fills: dict[str, str], page: str = "page") -> str:
+    """Replace each `<!-- zoo:NAME -->` in `text` by `fills[NAME]`; an unknown NAME is an error."""
+    def fill(match: re.Match) -> str:
+        if match.group(1) not in fills:
+            raise SystemExit(f"{page}: unknown marker {match.group(0)}")
+        return fills[match.group(1)]
+
+    return MARKER.sub(fill, text)
 
 
 def nav() -> str:

@@ -72,7 +72,8 @@ class Recipe:
                     "onecycle": "one-cycle", "step": "step-decayed"}[self.schedule]
         if details:
             opt += f" ({', '.join(details)})"
-        warmup = f" after {self.warmup_epochs:g} warm-up epochs" if self.warmup_epochs else ""
+        warmup = (f" after {self.warmup_epochs:g} warm-up epoch"
+                  f"{'' if self.warmup_epochs == 1 else 's'}" if self.warmup_epochs else "")
         parts = [f"{opt}, {schedule} learning rate {self.learning_rate:g}{warmup}"]
         if self.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")

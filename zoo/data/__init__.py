@@ -1,6 +1,8 @@
 """Dataset loaders shared by every model: MNIST, Fashion-MNIST, CIFAR-10, CIFAR-100 and IMDB.
 
 ```python
+import zoo
+
 train, val, test = zoo.data.load("cifar10", split=["train", "validation", "test"])
 zoo.data.info("cifar100")           # counts per split, classes, input shape and dtype
 ```

@@ -15,6 +15,8 @@ import numpy as np
 from zoo import checks
 from zoo.errors import ZooError
 
+CROP_PADDING = 4  # CIFAR augmentation: pixels of zero padding before the random crop
+
 
 def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """Split `(x, y)` into `(train, validation)` by a seeded permutation; both keep their order.
@@ -32,7 +34,8 @@ def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
 
 
 def crop_and_flip(images, seed):
-    """CIFAR augmentation for a batch: zero-pad 4 pixels, random 32x32 crop, random horizontal flip.
+    """CIFAR augmentation for a batch: zero-pad `CROP_PADDING` pixels, random 32x32 crop,
+    random horizontal flip.
 
     `seed` is a stateless seed (shape `[2]`); works on uint8 without converting.
     """
@@ -41,7 +44,7 @@ def crop_and_flip(images, seed):
     batch = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
     crop_y, crop_x, flip = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    padded = tf.pad(images, [[0, 0], [4, 4], [4, 4], [0, 0]])
+    padded = tf.pad(images, [[0, 0], [CROP_PADDING] * 2, [CROP_PADDING] * 2, [0, 0]])
     dy = tf.random.stateless_uniform([batch], crop_y, 0, 9, dtype=tf.int32)
     dx = tf.random.stateless_uniform([batch], crop_x, 0, 9, dtype=tf.int32)
     rows = dy[:, None] + tf.range(height)[None, :]

@@ -146,8 +146,10 @@ class DCGAN(keras.Model):
             return self._tensorflow_train_step(self._images(args[0]))
         if backend == "torch":
             return self._torch_train_step(self._images(args[0]))
-        raise ZooError(f"DCGAN has no training step for the {backend!r} backend yet "
-                       "(TensorFlow and PyTorch have one)")
+        if backend == "jax":
+            return self._jax_train_step(*args)
+        raise ZooError(f"DCGAN has no training step for the {backend!r} backend "
+                       "(TensorFlow, JAX and PyTorch have one)")
 
     def _tensorflow_train_step(self, real) -> dict:
         import tensorflow as tf
@@ -178,9 +180,111 @@ class DCGAN(keras.Model):
         update(g_loss, self.g_optimizer, self.generator.trainable_weights)
         return self._log(d_loss.detach(), g_loss.detach())
 
-    def test_step(self, data) -> dict:
-        """Both losses on a batch of held-out real images, without updates."""
+    # JAX: Keras' JAX trainer passes the state in and takes the new state back; nothing is
+    # assigned in the step. The state's optimizer slot holds the discriminator optimizer's
+    # variables followed by the generator optimizer's (see `_get_jax_state` below).
+    @staticmethod
+    def _stateless(fn, *groups):
+        """Run `fn()` with each `(variables, values)` group bound; its output and new values."""
+        mapping = [pair for variables, values in groups for pair in zip(variables, values,
+                                                                        strict=True)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            out = fn()
+        new = []
+        for variables, values in groups:
+            current = (scope.get_current_value(v) for v in variables)
+            new.append([old if value is None else value
+                        for value, old in zip(current, values, strict=True)])
+        return out, *new
+
+    def _jax_update(self, loss_fn, network, optimizer, state):
+        """One gradient step of `network` on `loss_fn()`: `jax.value_and_grad` over its
+        weights, then `optimizer.stateless_apply`. Returns the loss and the new state."""
+        import jax
+
+        trainable, non_trainable, optimizer_variables = state
+        where = {id(v): i for i, v in enumerate(self.trainable_variables)}
+        at = [where[id(v)] for v in network.trainable_variables]
+
+        def loss(part, non_trainable):
+            values = list(trainable)
+            for i, value in zip(at, part, strict=True):
+                values[i] = value
+            value, _, non_trainable = self._stateless(
+                loss_fn, (self.trainable_variables, values),
+                (self.non_trainable_variables, non_trainable))
+            return value, non_trainable
+
+        part = [trainable[i] for i in at]
+        (value, non_trainable), grads = jax.value_and_grad(loss, has_aux=True)(part,
+                                                                               non_trainable)
+        part, optimizer_variables = optimizer.stateless_apply(optimizer_variables, grads, part)
+        trainable = list(trainable)
+        for i, new in zip(at, part, strict=True):
+            trainable[i] = new
+        return value, (trainable, non_trainable, optimizer_variables)
+
+    def _jax_log(self, metrics_variables, d_loss, g_loss):
+        logs, new = self._stateless(lambda: self._log(d_loss, g_loss),
+                                    (self.metrics_variables, metrics_variables))
+        return logs, new
+
+    def _jax_train_step(self, state, data):
+        trainable, non_trainable, optimizer_variables, metrics_variables = state
         real = self._images(data)
+        split = len(self.optimizer.variables)
+        d_loss, (trainable, non_trainable, d_opt) = self._jax_update(
+            lambda: self.discriminator_loss(real, self._noise(real)), self.discriminator,
+            self.optimizer, (trainable, non_trainable, optimizer_variables[:split]))
+        g_loss, (trainable, non_trainable, g_opt) = self._jax_update(
+            lambda: self.generator_loss(self._noise(real)), self.generator,
+            self.g_optimizer, (trainable, non_trainable, optimizer_variables[split:]))
+        logs, metrics_variables = self._jax_log(metrics_variables, d_loss, g_loss)
+        return logs, (trainable, non_trainable, [*d_opt, *g_opt], metrics_variables)
+
+    def _jax_test_step(self, state, data):
+        trainable, non_trainable, metrics_variables = state
+        real = self._images(data)
+        (d_loss, g_loss), _, non_trainable = self._stateless(
+            lambda: (self.discriminator_loss(real, self._noise(real), training=False),
+                     self.generator_loss(self._noise(real), training=False)),
+            (self.trainable_variables, trainable), (self.non_trainable_variables, non_trainable))
+        logs, metrics_variables = self._jax_log(metrics_variables, d_loss, g_loss)
+        return logs, (trainable, non_trainable, metrics_variables)
+
+    # The JAX trainer carries `self.optimizer.variables` in its state; these three add the
+    # generator optimizer's after them, so its moments and step count travel too.
+    def _get_jax_state(self, trainable_variables=False, non_trainable_variables=False,
+                       optimizer_variables=False, metrics_variables=False,
+                       purge_model_variables=False):
+        state = list(super()._get_jax_state(
+            trainable_variables=trainable_variables,
+            non_trainable_variables=non_trainable_variables,
+            optimizer_variables=optimizer_variables, metrics_variables=metrics_variables,
+            purge_model_variables=purge_model_variables))
+        if optimizer_variables and self.g_optimizer is not None:
+            slot = int(bool(trainable_variables)) + int(bool(non_trainable_variables))
+            state[slot] = [*state[slot], *(v.value for v in self.g_optimizer.variables)]
+        return tuple(state)
+
+    def jax_state_sync(self) -> None:
+        state = getattr(self, "_jax_state", None)
+        if state and not self._jax_state_synced and state.get("optimizer_variables"):
+            values = state["optimizer_variables"][len(self.optimizer.variables):]
+            for variable, value in zip(self.g_optimizer.variables, values, strict=True):
+                variable.assign(value)
+        super().jax_state_sync()
+
+    def _get_state_sharding_spec(self):
+        trainable, non_trainable, optimizer, metrics = super()._get_state_sharding_spec()
+        optimizer = [*optimizer, *(v.value.sharding for v in self.g_optimizer.variables)]
+        return trainable, non_trainable, optimizer, metrics
+
+    def test_step(self, *args) -> dict:
+        """Both losses on a batch of held-out real images, without updates."""
+        if keras.backend.backend() == "jax":
+            return self._jax_test_step(*args)
+        real = self._images(args[0])
         return self._log(self.discriminator_loss(real, self._noise(real), training=False),
                          self.generator_loss(self._noise(real), training=False))
 

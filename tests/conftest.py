@@ -13,6 +13,22 @@ import pytest
 import zoo
 
 
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="also run the tests marked slow (CI runs the full suite)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --full, the slow tier is deselected: the quick tier runs in a few minutes."""
+    if config.getoption("--full"):
+        return
+    quick = [item for item in items if not item.get_closest_marker("slow")]
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = quick
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)

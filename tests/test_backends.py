@@ -25,6 +25,8 @@ import pytest
 import zoo
 from zoo.bench.loops import data as random_inputs
 
+pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Run in the backend's process: argv = folder, model names.

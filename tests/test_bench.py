@@ -14,6 +14,8 @@ import zoo
 from tests.data import writers
 from zoo.bench import cli, flops, machine, settings, tutorial
 
+pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
+
 
 def test_benchmark_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"

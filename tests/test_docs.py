@@ -24,6 +24,8 @@ from tests.data import writers
 from zoo import docs
 from zoo.data.catalog import CIFAR100_CLASSES, DATASETS
 
+pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 BLOCK = re.compile(r"^```(python|bash)\n(.*?)^```", re.S | re.M)

@@ -9,6 +9,8 @@ import zoo
 from tests.data import writers
 from zoo import docs, fid, reproduce, results
 
+pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
+
 
 def test_every_model_is_measured_or_says_why_not():
     measured = {row["model"] for row in results.read()}
@@ -63,7 +65,7 @@ def test_reproduce_appends_a_record_that_the_card_and_docs_read(tiny):
     card = zoo.card("mnist_mlp")
     assert card.measured.dataset == "mnist" and card.measured.epochs == 1
     assert card.measured.metrics["accuracy"] == pytest.approx(float(rows[0]["value"]))
-    assert "(mnist, 1 epochs)" in docs.measured_text(card)
+    assert "(mnist, 1 epoch)" in docs.measured_text(card)
 
 
 def test_reproduce_substitutes_the_nearest_dataset_and_says_so(tiny, capsys):

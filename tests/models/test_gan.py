@@ -79,6 +79,7 @@ print("REPORT " + json.dumps({
 
 
 @pytest.mark.real_data
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_both_networks_learn_on_real_mnist(backend):
     """A few hundred steps on real MNIST, per backend: each network's loss falls against the

@@ -13,7 +13,7 @@ import pytest
 
 from tests.train.conftest import spawn
 
-pytestmark = pytest.mark.real_data
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)

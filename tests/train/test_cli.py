@@ -42,7 +42,7 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
                            "--run-dir", "run", "--top-k", "1", "3", "--verbose", "0",
                            capsys=capsys)
     assert code == 0
-    assert "recipe: Adam, cosine-annealed learning rate 0.002, batch 128, 1 epochs" in out
+    assert "recipe: Adam, cosine-annealed learning rate 0.002, batch 128, 1 epoch" in out
     assert "test accuracy" in out and "top3_accuracy" in out
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     code, out, _ = run_cli("--evaluate", "run", "--synthetic", "--steps", "2", capsys=capsys)
@@ -56,6 +56,7 @@ def _smoke_args(name: str) -> list[str]:
     return [] if real else ["--synthetic"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_model_trains_through_the_cli(name, capsys):
     code, _, err = run_cli(name, "--epochs", "1", "--steps", "2", "--run-dir", name,

@@ -10,6 +10,8 @@ import pytest
 
 from tests.train.conftest import data_args, spawn
 
+pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
+
 # Long enough that the run is still going when the signal comes, even on a loaded machine:
 # the signal is sent once epoch 1 is saved, with five epochs of 200 steps still to go.
 EPOCHS = 6

@@ -79,7 +79,7 @@ class Recipe:
             parts.append(f"weight decay {self.weight_decay:g}")
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
-        parts.append(f"batch {self.batch_size}, {self.epochs} epochs")
+        parts.append(f"batch {self.batch_size}, {self.epochs} epoch{'' if self.epochs == 1 else 's'}")
         if self.augment:
             parts.append("pad-crop-flip augmentation")
         return ", ".join(parts)
@@ -213,14 +213,25 @@ def execution_settings(jit_compile: bool, steps_per_execution: int,
     The recipe's values were measured on TensorFlow and apply there. JAX always compiles with
     XLA (without it every operation runs on its own), and keeps the steps per execution. PyTorch
     runs one eager step per execution: Keras allows no other `steps_per_execution` there, and
-    `torch.compile` costs more than it saves on these small steps.
+    `torch.compile` costs more than it saves on these small steps. Inside a `tf.distribute`
+    strategy's scope TensorFlow runs one step per execution without XLA: Keras 3 fails there
+    with several steps per execution (keras-team/keras#19246) and with XLA over logical
+    devices.
     """
     backend = backend or keras.backend.backend()
     if backend == "jax":
         return {"jit_compile": True, "steps_per_execution": steps_per_execution}
     if backend == "torch":
         return {"jit_compile": False, "steps_per_execution": 1}
+    if backend == "tensorflow" and _tf_distributed():
+        return {"jit_compile": False, "steps_per_execution": 1}
     return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution}
+
+
+def _tf_distributed() -> bool:
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy()
 
 
 def compile_model(

@@ -66,6 +66,7 @@ def dataset(
     epoch=None,
     drop_remainder: bool = False,
     steps_per_epoch: int | None = None,
+    batch_multiple: int = 1,
 ):
     """One epoch of batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
 
@@ -75,11 +76,19 @@ def dataset(
     the augmentation come from `(seed, epoch)` alone: the trainer sets the variable as each
     epoch begins, so a resumed run sees exactly the epochs an uninterrupted one would.
     `steps_per_epoch` cuts every epoch to that many batches (for smoke runs).
+    `batch_multiple` makes every batch's size a multiple of it (the devices a batch is split
+    over): `batch_size` must be one, and the fewer than `batch_multiple` examples left over
+    are left out of the epoch (drawn afresh each shuffled epoch).
     """
     import tensorflow as tf
 
     batch_size = checks.integer("batch_size", batch_size)
-    n = len(x)
+    batch_multiple = checks.integer("batch_multiple", batch_multiple)
+    if batch_size % batch_multiple:
+        raise ZooError(f"batch_size {batch_size} must be a multiple of {batch_multiple}, the "
+                       "number of devices each batch is split over")
+    total = len(x)
+    n = total - total % batch_multiple
     if n == 0:
         raise ZooError("cannot make a dataset of 0 examples")
     steps = batches(n, batch_size, drop_remainder)
@@ -92,7 +101,7 @@ def dataset(
     ys = None if y is None else tf.constant(y)
 
     def one_epoch(epoch_seed):
-        order = tf.range(n, dtype=tf.int32)
+        order = tf.range(total, dtype=tf.int32)
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(order, seed=epoch_seed)
 

@@ -82,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
                         "terminal, else 2)")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="a builder option of the model, e.g. num_classes=10 (repeatable)")
+    p.add_argument("--distribute", choices=("mirrored", "multiworker", "data_parallel"),
+                   help="train past one device: mirrored (TensorFlow, this host's GPUs), "
+                        "data_parallel (JAX, every local device); multiworker is refused, "
+                        "with the reason (Keras 3 cannot fit under it). --batch-size is the "
+                        "global batch (default: one device)")
     p.add_argument("--synthetic", action="store_true",
                    help="train on random data of the dataset's shapes (a smoke test)")
     p.add_argument("--synthetic-examples", type=int, metavar="N",
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
             mixed_precision=args.mixed_precision,
             verbose="auto" if args.verbose is None else args.verbose,
-            options=dict(args.option), source=_source(args))
+            options=dict(args.option), source=_source(args), distribute=args.distribute)
     except ZooError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

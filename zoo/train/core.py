@@ -24,6 +24,7 @@ from zoo.errors import ZooError
 from zoo.fileio import write_json
 from zoo.recipe import Recipe, compile_model
 from zoo.train import callbacks, plots, runs
+from zoo.train import distribute as distribution
 
 log = logging.getLogger("zoo.train")
 JIT_CHOICES = ("auto", True, False)
@@ -197,6 +198,7 @@ def fit(
     options: dict[str, Any] | None = None,
     source: str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    distribute: str | None = None,
 ) -> TrainResult:
     """Train `model` on `dataset` with its card's recipe, then test it; every epoch is resumable.
 
@@ -225,11 +227,16 @@ def fit(
         source: `"auto"` (local files, then TFDS) or `"synthetic"` (random data of the right
             shapes; for smoke runs and benchmarks; `"synthetic:N"` for N training examples).
         callbacks: extra Keras callbacks, called after the zoo's own.
+        distribute: train past one device: `"mirrored"` (TensorFlow, this host's GPUs, or
+            its logical CPU devices without GPUs), `"data_parallel"` (JAX, every local
+            device), or None. `"multiworker"` is refused with the reason
+            (`zoo.train.distribute`). The batch size is the global batch.
 
     Returns:
         A `TrainResult`. Raises `ZooError` for bad options, `TrainingDiverged` if the loss
         becomes NaN (the last good checkpoint is kept and named).
     """
+    spread = distribution.setup(distribute)
     if resume:
         if run_dir is None:
             raise ZooError("resume needs the run folder to continue (run_dir=..., --resume DIR)")
@@ -259,7 +266,8 @@ def fit(
     with runs.locked(run_dir):
         for path in runs.remove_partial_files(run_dir):
             log.info("removed %s, left half-written by an interrupted run", path)
-        return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks))
+        return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks),
+                    spread)
 
 
 def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, validation, seed,
@@ -380,7 +388,7 @@ def _resume_from(run_dir: Path, state: dict[str, Any]) -> keras.Model:
 
 
 def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose,
-         extra_callbacks) -> TrainResult:
+         extra_callbacks, spread: distribution.Distribution) -> TrainResult:
     splits, vectorizer = _data(settings, data_dir)
     recipe = settings.recipe
     x, y = splits["train"]
@@ -396,24 +404,26 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
                   "data_dir": None if data_dir is None else str(data_dir),
                   "data": {k: len(v[0]) for k, v in splits.items()},
                   "precision": mixed_policy() if settings.mixed_precision else "float32",
-                  "environment": _environment()}
+                  "distribute": spread.describe(), "environment": _environment()}
         runs.save_config(run_dir, config)
         if vectorizer is not None:
             vectorizer.save(run_dir / "vocabulary.json")
     _print_recipe(settings, run_dir, {k: len(v[0]) for k, v in splits.items()}, start)
 
     keras.utils.set_random_seed(settings.seed)
+    epoch_counter = callbacks.EpochCounter(start)  # the dataset reads it: outside the strategy
     previous_policy = keras.mixed_precision.global_policy()
     if settings.mixed_precision:
         keras.mixed_precision.set_global_policy(mixed_policy())
     try:
-        if start:
-            model = _resume_from(run_dir, state)
-            callbacks.restore_seed_states(model, state.get("seed_states", []))
-        else:
-            model = _build(settings, user_model, steps_per_epoch)
-        history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
-                         extra_callbacks)
+        with spread.scope():  # variables made here are mirrored, or laid out over the devices
+            if start:
+                model = _resume_from(run_dir, state)
+                callbacks.restore_seed_states(model, state.get("seed_states", []))
+            else:
+                model = _build(settings, user_model, steps_per_epoch)
+            history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
+                             extra_callbacks, epoch_counter, spread.batch_multiple)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -421,10 +431,12 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     # validation losses choose nothing, so it, and runs without validation, test the last one.
     best = run_dir / runs.BEST
     chosen = runs.LAST
-    if settings.validation and settings.task != "generation" and best.exists():
-        chosen = runs.BEST
-        model = _load(best)
-    test = model.evaluate(_eval_dataset(splits["test"], settings), verbose=0, return_dict=True)
+    with spread.scope():
+        if settings.validation and settings.task != "generation" and best.exists():
+            chosen = runs.BEST
+            model = _load(best)
+        test = model.evaluate(_eval_dataset(splits["test"], settings, spread.batch_multiple),
+                              verbose=0, return_dict=True)
     test = {k: float(v) for k, v in test.items()}
     epoch = state.get("best_epoch") if chosen == runs.BEST else state.get("epochs_done", start)
     write_json(run_dir / runs.METRICS, {"test": test, "checkpoint": chosen, "epoch": epoch,
@@ -438,13 +450,13 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
                        best_checkpoint=best if best.exists() else None, config=config)
 
 
-def _eval_dataset(split, settings: _Settings):
+def _eval_dataset(split, settings: _Settings, multiple: int = 1):
     """Validation or test batches, in order, at most `settings.steps` of them."""
     x, y = split
     if settings.task in ("reconstruction", "generation"):
         y = None
     return pipeline.dataset(x, y, settings.recipe.batch_size, shuffle=False,
-                            steps_per_epoch=settings.steps)
+                            steps_per_epoch=settings.steps, batch_multiple=multiple)
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -454,16 +466,17 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
-def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_callbacks):
+def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_callbacks,
+           epoch, multiple):
     """Fit from epoch `start` to the recipe's last, with the run's callbacks."""
     recipe = settings.recipe
     history = {}
     if start < recipe.epochs:
-        epoch = callbacks.EpochCounter(start)
         train_ds = pipeline.dataset(x, y, recipe.batch_size, shuffle=True, augment=recipe.augment,
                                     seed=settings.seed, epoch=epoch.variable,
-                                    steps_per_epoch=settings.steps)
-        val_ds = _eval_dataset(splits["validation"], settings) if settings.validation else None
+                                    steps_per_epoch=settings.steps, batch_multiple=multiple)
+        val_ds = (_eval_dataset(splits["validation"], settings, multiple)
+                  if settings.validation else None)
         monitor, mode = _monitor(settings.task, settings.validation)
         watch = callbacks.DivergenceWatch()
         sample_source = splits["validation" if settings.validation else "test"][0]

@@ -19,7 +19,8 @@ with mkdocs_gen_files.open("models/index.md", "w") as f:
 # what the code says, so no page types a figure the code could contradict.
 TABLES = {"datasets.md": {"datasets": docs.datasets_table()},
           "index.md": {"models": docs.models_table("models/", sources=False)},
-          "benchmarks.md": {"benchmarks": docs.benchmark_results()}}
+          "benchmarks.md": {"benchmarks": docs.benchmark_results(),
+                            "benchmark_backends": docs.benchmark_results("backends.md")}}
 for page in ("index.md", "datasets.md", "training.md", "benchmarks.md", "api.md"):
     with mkdocs_gen_files.open(page, "r") as f:
         text = f.read()

@@ -5,6 +5,7 @@ No timing is asserted: the machines are shared and noisy.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import keras
@@ -34,6 +35,26 @@ def test_benchmark_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     text = out_md.read_text()
     assert "| model | batch | (a) tutorial loop | (b) plain Keras | (c) zoo |" in text
     assert "| mnist_mlp | 128 |" in text and text in capsys.readouterr().out
+
+
+def test_benchmark_per_backend(tmp_path, capsys):
+    """--backends measures the zoo on each backend in its own process; a missing one says so."""
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    assert cli.main(["mnist_mlp", "--seconds", "0.4", "--windows", "2", "--no-loaders",
+                     "--no-end-to-end", "--backends", "tensorflow", "jax", "torch",
+                     "--json", str(out_json), "--markdown", str(out_md)]) == 0
+    report = json.loads(out_json.read_text())
+    by_backend = report["backends"]
+    assert list(by_backend) == ["tensorflow", "jax", "torch"]
+    assert by_backend["tensorflow"]["mnist_mlp"] == report["models"][0]["samples_per_s"]["zoo"]
+    for backend in ("jax", "torch"):
+        result = by_backend[backend]
+        if importlib.util.find_spec(backend) is None:
+            assert "is not installed" in result["error"]
+        else:
+            assert result["mnist_mlp"] > 0, result
+    text = out_md.read_text()
+    assert "| model | tensorflow samples/s | jax samples/s | torch samples/s |" in text
 
 
 def test_benchmark_refuses_bad_options(capsys):

@@ -321,9 +321,9 @@ def datasets_table() -> str:
 REPO = Path(__file__).resolve().parents[1]
 
 
-def benchmark_results() -> str:
-    """The latest `python -m zoo.bench` tables (benchmarks/results.md), or a note if none."""
-    path = REPO / "benchmarks" / "results.md"
+def benchmark_results(name: str = "results.md") -> str:
+    """The latest `python -m zoo.bench` tables (benchmarks/NAME), or a note if none."""
+    path = REPO / "benchmarks" / name
     return path.read_text() if path.exists() else "No benchmark has been recorded yet."
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.bench import flops, loaders, loops, machine
+from zoo.bench import backends, flops, loaders, loops, machine
 from zoo.errors import ZooError
 from zoo.fileio import write_json, write_text
 from zoo.train import runs
@@ -134,6 +134,9 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{r['zoo_over_keras']:.1f}x | {r['train_mflops_per_sample']:,.1f} | "
                      f"{r['zoo_gflops']:.1f} | {100 * r['share_of_peak']:.0f}% |")
     lines.append("\nSamples per second of training, median of timed windows after a warm-up.")
+    if report.get("backends"):
+        lines += ["", "The zoo's training rate, (c), on each Keras backend (same data, batch and "
+                      "windows):", "", *backends.table(report["models"], report["backends"])]
     if report.get("loaders"):
         lines += ["", "| dataset | loader samples/s | model | model samples/s (zoo) | "
                       "loader / model |", "|---|---:|---|---:|---:|"]
@@ -167,6 +170,9 @@ def parser() -> argparse.ArgumentParser:
                    help="timed windows per measurement; the median is reported (default 5)")
     p.add_argument("--data-dir", help="real datasets for the loader and end-to-end runs "
                                       "(default $ZOO_DATA_DIR)")
+    p.add_argument("--backends", nargs="+", choices=backends.BACKENDS, metavar="BACKEND",
+                   help="also measure the zoo's rate on these Keras backends (tensorflow, jax, "
+                        "torch), each in a process of its own")
     p.add_argument("--no-loaders", action="store_true", help="skip the loader measurements")
     p.add_argument("--no-end-to-end", action="store_true",
                    help="skip the whole-process runs of mnist_mlp and fashion_mlp")
@@ -195,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"zoo {r['zoo']:,.0f} samples/s", flush=True)
         report = {"date": dt.date.today().isoformat(), "machine": machine.describe(),
                   "peak_gflops": round(peak, 1), "models": rows}
+        if args.backends:
+            report["backends"] = {b: backends.measure(b, rows, args.windows)
+                                  for b in args.backends}
         if not args.no_loaders:
             report["loaders"] = loader_rows(names, rows, args.data_dir, args.seconds)
         if not args.no_end_to_end:

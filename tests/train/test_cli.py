@@ -82,6 +82,7 @@ def test_every_model_trains_through_the_cli(name, capsys):
     (["mnist_mlp", "--option", "dropout"], "expected KEY=VALUE"),
     (["--evaluate", "nowhere.keras"], "error: no checkpoint at nowhere.keras"),
     (["--resume", "no-run"], "error: nothing to resume in no-run"),
+    (["--evaluate", "nowhere.keras", "--steps", "0"], "error: steps must be >= 1, got 0"),
     ([], "error: name a model to train"),
 ])
 def test_bad_options_print_one_line_and_exit_2(args, message, capsys):

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 
 import zoo
+from zoo import checks
 from zoo.data import catalog, pipeline
 from zoo.data.text import Vectorizer
 from zoo.errors import ZooError
@@ -77,6 +78,9 @@ def evaluate(
     The dataset defaults to the run's (from its `config.json`), else the registered model's
     card. IMDB models need the run's `vocabulary.json`.
     """
+    batch_size = checks.integer("batch_size", batch_size)
+    if steps is not None:
+        steps = checks.integer("steps", steps)
     checkpoint, run_dir = _locate(path)
     config: dict[str, Any] = runs.read_json(run_dir / runs.CONFIG) if run_dir else {}
     model = load(checkpoint)

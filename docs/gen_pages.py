@@ -27,8 +27,12 @@ for page in ("index.md", "datasets.md", "training.md", "benchmarks.md", "api.md"
     for name in TABLES.get(page, {}):
         if f"<!-- zoo:{name} -->" not in text:
             raise SystemExit(f"docs/{page} lost its <!-- zoo:{name} --> marker")
+    try:
+        text = docs.fill_markers(text, {**docs.values(), **TABLES.get(page, {})}, page)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     with mkdocs_gen_files.open(page, "w") as f:
-        f.write(docs.fill_markers(text, {**docs.values(), **TABLES.get(page, {})}, page))
+        f.write(text)
 
 with mkdocs_gen_files.open("SUMMARY.md", "w") as f:
     f.write(docs.nav())

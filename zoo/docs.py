@@ -19,6 +19,7 @@ import keras
 import zoo
 from zoo import results
 from zoo.data import catalog
+from zoo.recipe import epochs_text
 from zoo.registry import Card
 
 TASKS = {
@@ -67,8 +68,6 @@ def families() -> dict[str, list[str]]:
     return out
 
 
-def epochs_text(n: int) -> str:
-    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def family_title(family: str) -> str:
@@ -333,12 +332,11 @@ def values() -> dict[str, str]:
     from zoo.train import core
 
     load = inspect.signature(zoo.data.load).parameters
+    validation = inspect.signature(core.fit).parameters["validation"].default
     return {"vocab_size": f"{load['vocab_size'].default:,}",
             "sequence_length": f"{text.SEQUENCE_LENGTH:,}",
             "crop_padding": str(pipeline.CROP_PADDING),
-            "validation": f"{inspect.signature(core.fit).parameters['validation'].default:g}",
-            "validation_percent":
-                f"{100 * inspect.signature(core.fit).parameters['validation'].default:g}%"}
+            "validation": f"{validation:g}", "validation_percent": f"{100 * validation:g}%"}
 
 
 MARKER = re.compile(r"<!-- zoo:(\w+) -->")
@@ -348,7 +346,7 @@ def fill_markers(text: str, fills: dict[str, str], page: str = "page") -> str:
     """Replace each `<!-- zoo:NAME -->` in `text` by `fills[NAME]`; an unknown NAME is an error."""
     def fill(match: re.Match) -> str:
         if match.group(1) not in fills:
-            raise SystemExit(f"{page}: unknown marker {match.group(0)}")
+            raise ValueError(f"{page}: unknown marker {match.group(0)}")
         return fills[match.group(1)]
 
     return MARKER.sub(fill, text)

@@ -72,14 +72,14 @@ class Recipe:
                     "onecycle": "one-cycle", "step": "step-decayed"}[self.schedule]
         if details:
             opt += f" ({', '.join(details)})"
-        warmup = (f" after {self.warmup_epochs:g} warm-up epoch"
-                  f"{'' if self.warmup_epochs == 1 else 's'}" if self.warmup_epochs else "")
+        warmup = (f" after {epochs_text(self.warmup_epochs, 'warm-up ')}"
+                  if self.warmup_epochs else "")
         parts = [f"{opt}, {schedule} learning rate {self.learning_rate:g}{warmup}"]
         if self.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
-        parts.append(f"batch {self.batch_size}, {self.epochs} epoch{'' if self.epochs == 1 else 's'}")
+        parts.append(f"batch {self.batch_size}, {epochs_text(self.epochs)}")
         if self.augment:
             parts.append("pad-crop-flip augmentation")
         return ", ".join(parts)
@@ -203,6 +203,11 @@ def classification_metrics(num_classes: int, top_k: Sequence[int] = (5,)) -> lis
         if k < num_classes:
             metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top{k}_accuracy"))
     return metrics
+
+
+def epochs_text(n: float, kind: str = "") -> str:
+    """`1 epoch`, `5 epochs`, `0.5 warm-up epochs`."""
+    return f"{n:g} {kind}epoch{'' if n == 1 else 's'}"
 
 
 def execution_settings(jit_compile: bool, steps_per_execution: int,

@@ -86,8 +86,10 @@ def test_resume_removes_files_a_killed_run_left_half_written(tmp_path):
     small_fit(run)
     stale = [run / ".last.4242.partial.keras",
              run / "checkpoints" / ".epoch-0002.4242.partial.keras",
-             run / ".state.json.x1y2.tmp", run / ".best.keras.4242.tmp"]
+             run / ".state.json.x1y2.tmp", run / ".best.keras.4242.tmp",
+             run / "samples" / ".epoch-0002.png.ab12.tmp"]
     for path in stale:
+        path.parent.mkdir(exist_ok=True)
         path.write_bytes(np.random.default_rng(0).bytes(100))
     small_fit(run, resume=True)
     assert leftovers(run) == []

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -102,6 +103,23 @@ def test_multiworker_workers_exit_with_the_reason_and_write_nothing(tmp_path):
         assert err.strip().splitlines()[-1].startswith("error: distribute='multiworker' is "
                                                        "refused")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_that_cannot_split_evenly_is_refused_before_anything_is_written(tmp_path):
+    from zoo.train import distribute
+
+    spread = distribute.Distribution("mirrored", 2, ["a", "b"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distribute, "setup", lambda name: spread)
+        with pytest.raises(zoo.ZooError, match="batch_size 33 must be a multiple of 2"):
+            zoo.train.fit("mnist_mlp", batch_size=33, run_dir=tmp_path / "run",
+                          source="synthetic", distribute="mirrored")
+        own = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(10)])
+        with pytest.raises(zoo.ZooError, match="pass a registered model's name"):
+            zoo.train.fit(own, "mnist", run_dir=tmp_path / "own", source="synthetic",
+                          distribute="mirrored")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "own").exists()
 
 
 def test_batches_split_evenly_over_devices():

@@ -45,8 +45,9 @@ def crop_and_flip(images, seed):
     height, width = images.shape[1], images.shape[2]
     crop_y, crop_x, flip = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     padded = tf.pad(images, [[0, 0], [CROP_PADDING] * 2, [CROP_PADDING] * 2, [0, 0]])
-    dy = tf.random.stateless_uniform([batch], crop_y, 0, 9, dtype=tf.int32)
-    dx = tf.random.stateless_uniform([batch], crop_x, 0, 9, dtype=tf.int32)
+    span = 2 * CROP_PADDING + 1  # crop offsets 0 .. 2 * CROP_PADDING
+    dy = tf.random.stateless_uniform([batch], crop_y, 0, span, dtype=tf.int32)
+    dx = tf.random.stateless_uniform([batch], crop_x, 0, span, dtype=tf.int32)
     rows = dy[:, None] + tf.range(height)[None, :]
     cols = dx[:, None] + tf.range(width)[None, :]
     out = tf.gather(padded, rows, axis=1, batch_dims=1)
@@ -88,7 +89,7 @@ def dataset(
         raise ZooError(f"batch_size {batch_size} must be a multiple of {batch_multiple}, the "
                        "number of devices each batch is split over")
     total = len(x)
-    n = total - total % batch_multiple
+    n = usable(total, batch_multiple)
     if n == 0:
         raise ZooError("cannot make a dataset of 0 examples")
     steps = batches(n, batch_size, drop_remainder)
@@ -127,6 +128,11 @@ def dataset(
     # flat_map hides the length; state it, so Keras knows how many batches an epoch has.
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def usable(n: int, batch_multiple: int = 1) -> int:
+    """Examples of `n` an epoch uses when every batch must be a multiple of `batch_multiple`."""
+    return n - n % batch_multiple
 
 
 def batches(n: int, batch_size: int, drop_remainder: bool = False) -> int:

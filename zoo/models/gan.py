@@ -277,7 +277,8 @@ class DCGAN(keras.Model):
 
     def _get_state_sharding_spec(self):
         trainable, non_trainable, optimizer, metrics = super()._get_state_sharding_spec()
-        optimizer = [*optimizer, *(v.value.sharding for v in self.g_optimizer.variables)]
+        if self.g_optimizer is not None:
+            optimizer = [*optimizer, *(v.value.sharding for v in self.g_optimizer.variables)]
         return trainable, non_trainable, optimizer, metrics
 
     def test_step(self, *args) -> dict:

@@ -261,6 +261,12 @@ def fit(
             raise ZooError(f"run folder {run_dir} already holds a run: pass resume=True "
                            "(--resume) to continue it, or choose another run_dir")
         config = None
+    if settings.recipe.batch_size % spread.batch_multiple:  # before anything is written
+        raise ZooError(f"batch_size {settings.recipe.batch_size} must be a multiple of "
+                       f"{spread.batch_multiple}, the replicas each batch is split over")
+    if spread.name and (user_model is not None or isinstance(model, keras.Model)):
+        raise ZooError(f"distribute={spread.name!r} builds the model inside the strategy's "
+                       "scope: pass a registered model's name, not a keras.Model built outside")
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
         "verbose", verbose, minimum=0, maximum=2)
     with runs.locked(run_dir):
@@ -394,7 +400,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     x, y = splits["train"]
     if settings.task in ("reconstruction", "generation"):
         y = None
-    steps_per_epoch = pipeline.batches(len(x), recipe.batch_size)
+    steps_per_epoch = pipeline.batches(pipeline.usable(len(x), spread.batch_multiple),
+                                       recipe.batch_size)
     if settings.steps:
         steps_per_epoch = min(steps_per_epoch, settings.steps)
     state = runs.read_json(run_dir / runs.STATE) if (run_dir / runs.STATE).exists() else {}

@@ -71,7 +71,8 @@ def remove_partial_files(run_dir: Path) -> list[Path]:
     Files are written under such temporary names and renamed when complete, so these are
     never a finished checkpoint; call it only while holding the run's lock.
     """
-    stale = [p for folder in (run_dir, run_dir / "checkpoints") if folder.is_dir()
+    stale = [p for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples")
+             if folder.is_dir()
              for pattern in (".*.partial.keras", ".*.tmp") for p in folder.glob(pattern)]
     for path in stale:
         path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -24,11 +25,18 @@ def run_cli(*args: str, capsys=None) -> tuple[int, str, str]:
     return code, out, err
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: give the child the default, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*args: str, **kwargs) -> subprocess.Popen:
     """`python -m zoo.train ARGS` as a child process (stdout and stderr captured as text)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "zoo.train", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint, **kwargs)
 
 
 def data_args() -> list[str]:

@@ -147,6 +147,12 @@ def _settings_from_config(config: dict[str, Any]) -> _Settings:
     return _Settings(**values)
 
 
+def _options_used(settings: _Settings) -> dict[str, Any]:
+    """The builder options a run's model was built with: its card's defaults, then the user's."""
+    registered = settings.model in zoo.list_models()
+    return {**(zoo.options(settings.model) if registered else {}), **settings.model_options}
+
+
 def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
     """On resume, settings come from config.json; a differing explicit argument is an error.
 
@@ -163,8 +169,7 @@ def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
         if value is None or (key in defaults and plain(value) == plain(defaults[key])):
             continue
         if key == "options":  # each given builder option must match the run's
-            registered = saved.model in zoo.list_models()
-            used = {**(zoo.options(saved.model) if registered else {}), **saved.model_options}
+            used = _options_used(saved)
             for option, v in value.items():
                 if plain(used.get(option)) != plain(v):
                     raise ZooError(f"cannot resume with option {option}={v!r}: the run was "
@@ -335,8 +340,7 @@ def _data(settings: _Settings, data_dir):
     spec = catalog.spec(settings.dataset)
     text = {}
     if spec.kind == "text":
-        options = {**zoo.options(settings.model), **settings.model_options} if \
-            settings.model in zoo.list_models() else {}
+        options = _options_used(settings)
         text = {"vocab_size": options.get("vocab_size", 20_000),
                 "sequence_length": options.get("sequence_length", text_mod.SEQUENCE_LENGTH)}
     common = dict(seed=settings.seed, validation=settings.validation, data_dir=data_dir,

@@ -105,3 +105,17 @@ def test_every_model_trains_saves_and_loads_on(backend, saved_on_tensorflow):
             top5 = r["metrics"]["top5_accuracy"]
             assert 0 <= r["metrics"]["accuracy"] <= top5 <= 1, (name, r)
     assert keras.backend.backend() == "tensorflow"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_preemption_resumes_mid_epoch_on(backend, tmp_path):
+    """SIGTERM and SIGINT save mid-epoch and the resumed run matches, on this backend too."""
+    if not _installed(backend):
+        pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+         str(tmp_path / "t"), str(ROOT / "tests" / "train" / "test_preemption.py")],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-2000:]
+    assert " passed" in process.stdout and "skipped" not in process.stdout

@@ -54,6 +54,19 @@ def test_an_epoch_is_the_same_in_any_dataset_and_follows_the_epoch_variable():
     assert len(ds) == 5
 
 
+def test_start_step_gives_the_rest_of_the_same_epoch():
+    images = np.random.default_rng(0).integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
+    full = list(pipeline.dataset(images, Y, 8, shuffle=True, augment=True, seed=4, epoch=2))
+    rest = pipeline.dataset(images, Y, 8, shuffle=True, augment=True, seed=4, epoch=2,
+                            start_step=4)
+    assert len(rest) == 3
+    for (x, y), (want_x, want_y) in zip(rest, full[4:], strict=True):
+        np.testing.assert_array_equal(x.numpy(), want_x.numpy())
+        np.testing.assert_array_equal(y.numpy(), want_y.numpy())
+    with pytest.raises(zoo.ZooError, match="start_step 7 leaves none of the epoch's 7 batches"):
+        pipeline.dataset(images, Y, 8, shuffle=True, start_step=7)
+
+
 def test_crop_and_flip_moves_pixels_without_inventing_them():
     images = writers.images(64, (32, 32, 3), 0)
     a, b = (next(iter(pipeline.dataset(images, np.zeros(64, np.int32), 64, shuffle=False,

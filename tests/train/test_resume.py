@@ -1,8 +1,12 @@
-"""Interrupted runs resume from their last completed epoch and end as an uninterrupted run does."""
+"""Interrupted runs resume where they stopped and end as an uninterrupted run does.
+
+SIGKILL loses the epoch in progress (the run resumes after the last saved one); SIGINT and
+SIGTERM save mid-epoch first."""
 
 from __future__ import annotations
 
 import json
+import random
 import signal
 import time
 
@@ -61,19 +65,31 @@ def _compare(run, reference) -> None:
     assert (run / "history.csv").read_text().count("\n") == EPOCHS + 1
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "sigint"])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, uninterrupted, sig):
+@pytest.mark.parametrize(("sig", "seed"), [(signal.SIGKILL, 0), (signal.SIGINT, 1),
+                                           (signal.SIGTERM, 2), (signal.SIGTERM, 3)],
+                         ids=["sigkill", "sigint", "sigterm", "sigterm-again"])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, uninterrupted, sig, seed):
+    """A real process signalled at a random moment of an epoch (after epoch 1 is saved)."""
     run = tmp_path / "run"
     process = spawn(*ARGS, *data_args(), "--run-dir", str(run))
     wait_for_epoch(run, 1, process)
+    time.sleep(random.Random(seed).uniform(0.0, 1.5))
     process.send_signal(sig)
     _, err = process.communicate(timeout=120)
-    if sig == signal.SIGINT:
-        assert process.returncode == 130 and "continue with --resume" in err
-    else:
+    if sig == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
-    done = json.loads((run / "state.json").read_text())["epochs_done"]
+    else:  # saved where it was (mid-epoch, or the epoch just finished), then exit 128 + signal
+        assert process.returncode == 128 + sig, err[-2000:]
+        assert err.strip().splitlines()[-1].startswith(f"stopped by {sig.name}")
+        assert f"continue with: python -m zoo.train --resume {run}" in err
+    state = json.loads((run / "state.json").read_text())
+    done = state["epochs_done"]
     assert 1 <= done < EPOCHS
     out = finish(spawn("--resume", str(run), *data_args()))
-    assert f"resuming after epoch {done}" in out
+    if "interrupted" in state:
+        where = state["interrupted"]
+        assert where["epoch"] == done + 1 and 0 < where["batches_done"] < 200
+        assert f"resuming in epoch {done + 1} after batch {where['batches_done']}" in out
+    else:
+        assert f"resuming after epoch {done}" in out
     _compare(run, uninterrupted)

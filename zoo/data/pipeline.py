@@ -68,6 +68,7 @@ def dataset(
     drop_remainder: bool = False,
     steps_per_epoch: int | None = None,
     batch_multiple: int = 1,
+    start_step: int = 0,
 ):
     """One epoch of batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
 
@@ -76,7 +77,9 @@ def dataset(
     `epoch`, an int or an integer `tf.Variable` read when each iteration starts, the order and
     the augmentation come from `(seed, epoch)` alone: the trainer sets the variable as each
     epoch begins, so a resumed run sees exactly the epochs an uninterrupted one would.
-    `steps_per_epoch` cuts every epoch to that many batches (for smoke runs).
+    `steps_per_epoch` cuts every epoch to that many batches (for smoke runs). `start_step`
+    leaves out an epoch's first batches: a run resumed in the middle of an epoch gets exactly
+    the batches the interrupted one had still to train on.
     `batch_multiple` makes every batch's size a multiple of it (the devices a batch is split
     over): `batch_size` must be one, and the fewer than `batch_multiple` examples left over
     are left out of the epoch (drawn afresh each shuffled epoch).
@@ -98,6 +101,9 @@ def dataset(
                        f"{n} examples")
     if steps_per_epoch is not None:
         steps = min(steps, checks.integer("steps_per_epoch", steps_per_epoch))
+    start_step = checks.integer("start_step", start_step, minimum=0)
+    if start_step >= steps:
+        raise ZooError(f"start_step {start_step} leaves none of the epoch's {steps} batches")
     xs = tf.constant(x)
     ys = None if y is None else tf.constant(y)
 
@@ -114,7 +120,7 @@ def dataset(
                     batch_x, tf.random.experimental.stateless_fold_in(epoch_seed, step))
             return batch_x if ys is None else (batch_x, tf.gather(ys, ids))
 
-        return tf.data.Dataset.range(steps).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
+        return tf.data.Dataset.range(start_step, steps).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
                                                 deterministic=True)
 
     seed = tf.constant(int(seed), tf.int64)
@@ -126,7 +132,7 @@ def dataset(
         start = tf.data.Dataset.from_tensors(tf.constant(int(epoch), tf.int64))
     ds = start.map(lambda e: tf.stack([seed, e])).flat_map(one_epoch)
     # flat_map hides the length; state it, so Keras knows how many batches an epoch has.
-    ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps - start_step))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,11 +1,12 @@
 """The callbacks a zoo run adds to Keras' own: the epoch recorder (checkpoints, state, history,
-plots) and the divergence watch."""
+plots), the divergence watch, and the pre-emption saver (SIGINT, SIGTERM)."""
 
 from __future__ import annotations
 
 import math
 import os
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo.errors import ZooError
 from zoo.fileio import write_json
 from zoo.train import plots, runs
 
@@ -45,21 +47,33 @@ def link_or_copy(source: Path, target: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def seed_states(model: keras.Model) -> list[list[int]]:
-    """The states of the model's random seed generators (dropout, sampling, noise).
+def random_state(model: keras.Model) -> dict[str, Any]:
+    """What the model's random draws (dropout, sampling, noise) depend on, as JSON values.
 
-    `.keras` files do not keep them, so a resumed run restores them from `state.json` to draw
-    the same random numbers an uninterrupted run would.
+    `.keras` files do not keep it, so a resumed run puts it back from `state.json` to draw the
+    same random numbers an uninterrupted run would: the states of the model's seed generators
+    and, under PyTorch (whose dropout draws from torch's global generator when the layer has no
+    seed), that generator's state.
     """
-    return [np.asarray(v.numpy()).astype(int).tolist()
-            for v in model.variables if SEED_STATE in v.path]
+    state: dict[str, Any] = {"seed_states": [np.asarray(v.numpy()).astype(int).tolist()
+                                             for v in model.variables if SEED_STATE in v.path]}
+    if keras.backend.backend() == "torch":
+        import torch
+
+        state["torch_rng_state"] = torch.random.get_rng_state().tolist()
+    return state
 
 
-def restore_seed_states(model: keras.Model, states: list[list[int]]) -> None:
-    """Put back seed generator states saved by `seed_states`."""
-    variables = [v for v in model.variables if SEED_STATE in v.path]
-    for variable, state in zip(variables, states, strict=False):
-        variable.assign(np.asarray(state, dtype=variable.dtype))
+def restore_random_state(model: keras.Model, state: dict[str, Any], *,
+                         seeds: bool = True, torch_rng: bool = True) -> None:
+    """Put back what `random_state` saved (missing parts are left as they are)."""
+    variables = [v for v in model.variables if SEED_STATE in v.path] if seeds else []
+    for variable, value in zip(variables, state.get("seed_states", []), strict=False):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    if torch_rng and keras.backend.backend() == "torch" and state.get("torch_rng_state"):
+        import torch
+
+        torch.random.set_rng_state(torch.tensor(state["torch_rng_state"], dtype=torch.uint8))
 
 
 def finite(logs: dict[str, Any] | None) -> bool:
@@ -147,9 +161,12 @@ class RunRecorder(keras.callbacks.Callback):
         previous = self.state.get("checkpoint")
         self.state.update(epochs_done=epoch + 1, history=history,
                           checkpoint=str(checkpoint.relative_to(self.run_dir)),
-                          seed_states=seed_states(self.model))
+                          **random_state(self.model))
+        resumed_from = self.state.pop("interrupted", None)  # this epoch is whole now
         write_json(self.run_dir / runs.STATE, self.state)
         link_or_copy(checkpoint, self.run_dir / runs.LAST)
+        if resumed_from:
+            (self.run_dir / resumed_from["checkpoint"]).unlink(missing_ok=True)
         if previous and previous != self.state["checkpoint"]:
             (self.run_dir / previous).unlink(missing_ok=True)
         runs.write_history_csv(self.run_dir / runs.HISTORY, history)
@@ -157,3 +174,128 @@ class RunRecorder(keras.callbacks.Callback):
         if self.sampler is not None:
             plots.save_image(self.run_dir / "samples" / f"epoch-{epoch + 1:04d}.png",
                              self.sampler(self.model))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM after saving where it was; `--resume` continues it.
+
+    A `KeyboardInterrupt`, so a script that lets Ctrl-C end it behaves as before. `signum` is the
+    signal, `run_dir` the run folder, `epoch` (1-based) and `batch` where the saved state is.
+    """
+
+    def __init__(self, signum: int, run_dir: Path, epoch: int, batch: int | None) -> None:
+        self.signum, self.run_dir, self.epoch, self.batch = signum, run_dir, epoch, batch
+        where = (f"after epoch {epoch}" if batch is None
+                 else f"in epoch {epoch} after batch {batch}")
+        super().__init__(f"stopped by {signal.Signals(signum).name} {where}, saved in {run_dir}; "
+                         f"continue with: python -m zoo.train --resume {run_dir}")
+
+
+class Preemption(keras.callbacks.Callback):
+    """On SIGINT or SIGTERM: save the run where it is, then stop with `TrainingInterrupted`.
+
+    Cluster schedulers send SIGTERM some seconds before they kill a job. The signal only sets a
+    flag; at the end of the batch being trained (or of the epoch, once its checkpoint is saved)
+    the callback writes the weights, the optimizer, the metrics so far and the random seed
+    states to `checkpoints/interrupted.keras` and `state.json`, so the resumed run skips the
+    batches already trained and ends exactly as an uninterrupted one. A second Ctrl-C stops at
+    once (Python's `KeyboardInterrupt`, keeping the last finished epoch). Put it after the
+    `RunRecorder` in the callback list.
+    """
+
+    FILE = "checkpoints/interrupted.keras"
+
+    def __init__(self, run_dir: Path, state: dict[str, Any], first_batch: int = 0) -> None:
+        super().__init__()
+        self.run_dir, self.state = run_dir, state
+        self.first_batch = first_batch  # batches of the current epoch trained before this fit
+        self.signum: int | None = None
+        self.epoch = 0
+
+    def request(self, signum: int, frame=None) -> None:
+        """Signal handler: ask for a stop at the next batch end."""
+        self.signum = signum
+        if signum == signal.SIGINT:  # a second Ctrl-C interrupts at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if self.signum is None or batch + 1 >= self.params.get("steps", math.inf):
+            return  # the epoch's last batch: on_epoch_end stops once its checkpoint is saved
+        done = self.first_batch + batch + 1
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()  # JAX keeps the training state outside the model
+        randomness = random_state(self.model)  # before saving, which may draw from it
+        save_keras(self.model, self.run_dir / self.FILE)
+        self.state["interrupted"] = {
+            "epoch": self.epoch + 1, "batches_done": done, "checkpoint": self.FILE, **randomness,
+            "metrics": [np.asarray(keras.ops.convert_to_numpy(v)).tolist()
+                        for v in self.model.metrics_variables]}
+        write_json(self.run_dir / runs.STATE, self.state)
+        raise TrainingInterrupted(self.signum, self.run_dir, self.epoch + 1, done)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.first_batch = 0
+        if self.signum is not None and self.state.get("epochs_done") == epoch + 1:
+            raise TrainingInterrupted(self.signum, self.run_dir, epoch + 1, None)
+
+
+class ResumeState(keras.callbacks.Callback):
+    """As a resumed run's first epoch begins: put back its random state and, for an epoch that a
+    signal interrupted, the metric totals that epoch had reached.
+
+    Both wait for the epoch to begin because `fit` may first build the model by running it
+    (which draws random numbers). Under PyTorch, starting an epoch's data loader draws from
+    torch's generator too: mid-epoch, the state saved after that draw is put back once the
+    loader has started, before the first batch. JAX and PyTorch build the metrics before the epoch begins: the
+    saved values are assigned then. TensorFlow builds them with the first step; the saved
+    values are then added to what that step counted (every zoo metric is a running sum: a total
+    and a count), which equals the uninterrupted run's totals up to float rounding.
+    """
+
+    def __init__(self, where: dict[str, Any], metrics: list | None = None) -> None:
+        super().__init__()
+        self.where, self.values = where, metrics
+        self.started = False
+        self.mid_epoch = metrics is not None
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        if self.started:
+            return
+        self.started = True
+        restore_random_state(self.model, self.where, torch_rng=self.values is None)
+        variables = self.model.metrics_variables
+        if self.values is not None and len(variables) == len(self.values):
+            for variable, value in zip(variables, self.values, strict=True):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
+            self.values = None
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        if self.mid_epoch:
+            self.mid_epoch = False
+            restore_random_state(self.model, self.where, seeds=False)
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if self.values is None:
+            return
+        values, self.values = self.values, None
+        additive = (keras.metrics.Mean, keras.metrics.Sum)
+        if not all(isinstance(m, additive) or not m.variables for m in _flat_metrics(self.model)):
+            raise ZooError("cannot resume mid-epoch: a metric of this model is not a running sum")
+        variables = self.model.metrics_variables
+        if len(variables) != len(values):
+            raise ZooError(f"cannot resume: the interrupted epoch saved {len(values)} metric "
+                           f"values, the model has {len(variables)}")
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(keras.ops.convert_to_numpy(variable) + np.asarray(value, variable.dtype))
+
+
+def _flat_metrics(model: keras.Model) -> list:
+    """The model's metrics, with compiled metric containers opened up."""
+    out = []
+    for metric in model.metrics:
+        inner = getattr(metric, "metrics", None)
+        out.extend(inner if isinstance(inner, list) else [metric])
+    return out

@@ -10,6 +10,7 @@ from typing import NoReturn
 import zoo
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
+from zoo.train.callbacks import TrainingInterrupted
 from zoo.train.core import fit
 from zoo.train.evaluate import evaluate
 
@@ -24,7 +25,8 @@ examples:
 
 Results go to the run folder (default runs/<model>-<UTC time>/): config.json, history.csv,
 metrics.json, last.keras and best.keras, curves.png, tensorboard/. Bad options exit with
-status 2 and one line saying what is wrong.
+status 2 and one line saying what is wrong. Ctrl-C or SIGTERM (a scheduler's pre-emption)
+saves the run where it is and exits with 130 or 143; --resume continues it.
 """
 
 
@@ -68,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
                                       "then the Keras cache, TFDS, a download)")
     p.add_argument("--run-dir", help="run folder (default runs/<model>-<UTC time>)")
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR (or --run-dir) from its last epoch")
+                   help="continue the run in RUN_DIR (or --run-dir) from where it stopped")
     p.add_argument("--top-k", type=int, nargs="+", default=[5], metavar="K",
                    help="k of the top-k accuracy metrics (default 5)")
     p.add_argument("--steps", type=int, help="cap steps per epoch, validation and test, for "
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(stop, file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted: completed epochs are saved; continue with --resume", file=sys.stderr)
         return 130

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import inspect
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,13 +376,20 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model
 
 
 def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
-                  start_epoch: int) -> None:
+                  start_epoch: int, interrupted: dict[str, Any] | None = None) -> None:
     steps = "all" if settings.steps is None else settings.steps
     print(f"zoo.train: {settings.model} on {settings.dataset} "
           f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})\n"
           f"  recipe: {settings.recipe.summary()}\n"
           f"  seed {settings.seed}, steps per epoch {steps}, run folder {run_dir}"
-          + (f"\n  resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
+          + _resuming(start_epoch, interrupted), flush=True)
+
+
+def _resuming(start_epoch: int, interrupted: dict[str, Any] | None) -> str:
+    if interrupted:
+        return (f"\n  resuming in epoch {interrupted['epoch']} after batch "
+                f"{interrupted['batches_done']} (stopped by a signal there)")
+    return f"\n  resuming after epoch {start_epoch}" if start_epoch else ""
 
 
 def _load(checkpoint: Path) -> keras.Model:
@@ -389,12 +399,17 @@ def _load(checkpoint: Path) -> keras.Model:
 
 
 def _resume_from(run_dir: Path, state: dict[str, Any]) -> keras.Model:
-    """The model of the run's last finished epoch, or a ZooError saying what is wrong."""
-    checkpoint = run_dir / state.get("checkpoint", runs.LAST)
+    """The model where the run stopped, with its seed states, or a ZooError saying what is wrong.
+
+    That is the checkpoint saved mid-epoch on SIGINT or SIGTERM if there is one, else the last
+    finished epoch's.
+    """
+    where = state.get("interrupted") or state
+    checkpoint = run_dir / where.get("checkpoint", runs.LAST)
     if not checkpoint.is_file():
         raise ZooError(f"cannot resume {run_dir}: {runs.STATE} names the checkpoint "
                        f"{checkpoint}, which is missing; restore it or start a new run")
-    return _load(checkpoint)
+    return _load(checkpoint)  # its random state is put back as training starts (ResumeState)
 
 
 def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose,
@@ -419,7 +434,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         runs.save_config(run_dir, config)
         if vectorizer is not None:
             vectorizer.save(run_dir / "vocabulary.json")
-    _print_recipe(settings, run_dir, {k: len(v[0]) for k, v in splits.items()}, start)
+    _print_recipe(settings, run_dir, {k: len(v[0]) for k, v in splits.items()}, start,
+                  state.get("interrupted"))
 
     keras.utils.set_random_seed(settings.seed)
     epoch_counter = callbacks.EpochCounter(start)  # the dataset reads it: outside the strategy
@@ -428,9 +444,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         keras.mixed_precision.set_global_policy(mixed_policy())
     try:
         with spread.scope():  # variables made here are mirrored, or laid out over the devices
-            if start:
+            if start or state.get("interrupted"):
                 model = _resume_from(run_dir, state)
-                callbacks.restore_seed_states(model, state.get("seed_states", []))
             else:
                 model = _build(settings, user_model, steps_per_epoch)
             history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
@@ -470,6 +485,26 @@ def _eval_dataset(split, settings: _Settings, multiple: int = 1):
                             steps_per_epoch=settings.steps, batch_multiple=multiple)
 
 
+@contextlib.contextmanager
+def _signals_to(preemption: callbacks.Preemption):
+    """Route SIGINT and SIGTERM to `preemption` for the block (main thread only).
+
+    A signal the process ignores (a shell's background job ignores SIGINT) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, preemption.request)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
 def format_metrics(metrics: dict[str, float]) -> str:
     parts = []
     for key, value in metrics.items():
@@ -483,9 +518,12 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
     recipe = settings.recipe
     history = {}
     if start < recipe.epochs:
-        train_ds = pipeline.dataset(x, y, recipe.batch_size, shuffle=True, augment=recipe.augment,
-                                    seed=settings.seed, epoch=epoch.variable,
-                                    steps_per_epoch=settings.steps, batch_multiple=multiple)
+        def train_ds(start_step=0):
+            return pipeline.dataset(x, y, recipe.batch_size, shuffle=True,
+                                    augment=recipe.augment, seed=settings.seed,
+                                    epoch=epoch.variable, steps_per_epoch=settings.steps,
+                                    batch_multiple=multiple, start_step=start_step)
+
         val_ds = (_eval_dataset(splits["validation"], settings, multiple)
                   if settings.validation else None)
         monitor, mode = _monitor(settings.task, settings.validation)
@@ -493,11 +531,24 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
         sample_source = splits["validation" if settings.validation else "test"][0]
         recorder = callbacks.RunRecorder(run_dir, state, monitor, mode, watch,
                                          _sampler(settings.task, sample_source, settings.seed))
-        callback_list = [epoch, watch, recorder,  # TensorBoard logs on every backend
+        interrupted = state.get("interrupted")
+        skip = interrupted["batches_done"] if interrupted else 0
+        preemption = callbacks.Preemption(run_dir, state, first_batch=skip)
+        callback_list = [epoch, watch, recorder, preemption,  # TensorBoard on every backend
                          keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
                          *extra_callbacks]
-        model.fit(train_ds, epochs=recipe.epochs, initial_epoch=start, validation_data=val_ds,
-                  callbacks=callback_list, verbose=verbose, shuffle=False)
+        if start or interrupted:
+            callback_list.insert(0, callbacks.ResumeState(
+                interrupted or state, interrupted["metrics"] if interrupted else None))
+        fit_args = dict(validation_data=val_ds, verbose=verbose, shuffle=False)
+        with _signals_to(preemption):
+            if skip:  # the rest of the epoch SIGINT or SIGTERM stopped
+                model.fit(train_ds(skip), epochs=start + 1, initial_epoch=start,
+                          callbacks=callback_list, **fit_args)
+                start += 1
+            if start < recipe.epochs and watch.where is None:
+                model.fit(train_ds(), epochs=recipe.epochs, initial_epoch=start,
+                          callbacks=callback_list, **fit_args)
         if watch.where is not None:
             epoch, batch = watch.where
             good = state.get("checkpoint")

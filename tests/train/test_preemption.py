@@ -1,0 +1,119 @@
+"""SIGTERM and SIGINT save the run where it is (mid-epoch too); the resumed run ends as an
+uninterrupted one does, batch for batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import keras
+import pytest
+
+import zoo
+from zoo.recipe import execution_settings
+from zoo.train import callbacks
+
+# mnist_mlp runs 32 steps per execution: batch 8 on 1,800 training examples gives 225 batches an
+# epoch, so a signal lands between executions, mid-epoch, and is acted on at the next one's end.
+# Dropout makes the run draw random numbers, which the resumed run must draw alike.
+ARGS = dict(model="mnist_mlp", epochs=3, batch_size=8, source="synthetic:2000", verbose=0,
+            options={"dropout": 0.2})
+STEPS = 225  # 1,800 training examples in batches of 8
+
+
+def acted_on(epoch: int, batch: int, start: int = 0) -> tuple[int, int | None]:
+    """Where a signal sent at the first batch end at or after `batch` is acted on.
+
+    Callbacks see a batch end after each execution (32 steps under TensorFlow and JAX, one under
+    PyTorch), counted from `start`, the batches a resumed epoch skipped; the signal is seen at
+    the next batch end, or at the epoch's end if it came after its last batch.
+    """
+    recipe = zoo.card("mnist_mlp").recipe
+    spe = execution_settings(recipe.jit_compile, recipe.steps_per_execution)["steps_per_execution"]
+    ends = [min(start + k * spe, STEPS) for k in range(1, -(-(STEPS - start) // spe) + 1)]
+    sent = next(i for i, end in enumerate(ends) if end >= batch)
+    return (epoch, None) if sent + 1 == len(ends) else (epoch, ends[sent + 1])
+
+
+class SignalAt(keras.callbacks.Callback):
+    """Send this process `signum` at the end of batch `batch` of epoch `epoch` (1-based)."""
+
+    def __init__(self, signum: int, epoch: int, batch: int | None) -> None:
+        super().__init__()
+        self.signum, self.epoch, self.batch = signum, epoch, batch
+        self.current = 0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.current = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if self.current == self.epoch and self.batch is not None and batch + 1 >= self.batch:
+            self.batch = None
+            self.epoch = -1
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return zoo.train.fit(**ARGS, run_dir=tmp_path_factory.mktemp("reference") / "run")
+
+
+def _same_run(run_dir, reference) -> None:
+    state = json.loads((run_dir / "state.json").read_text())
+    expected = json.loads((reference.run_dir / "state.json").read_text())
+    assert "interrupted" not in state
+    assert len(state["history"]) == len(expected["history"])
+    for got, want in zip(state["history"], expected["history"], strict=True):
+        assert got == pytest.approx(want, rel=1e-6)
+    assert not (run_dir / callbacks.Preemption.FILE).exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert metrics == pytest.approx(reference.test_metrics, rel=1e-6)
+
+
+@pytest.mark.parametrize(("signum", "epoch", "batch"), [
+    (signal.SIGTERM, 2, 40), (signal.SIGINT, 1, STEPS), (signal.SIGTERM, 3, 1),
+], ids=["sigterm-mid-epoch", "sigint-epoch-end", "sigterm-last-epoch"])
+def test_signal_saves_and_the_resumed_run_matches(tmp_path, reference, signum, epoch, batch):
+    saved = acted_on(epoch, batch)
+    run_dir = tmp_path / "run"
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(zoo.train.TrainingInterrupted) as stop:
+        zoo.train.fit(**ARGS, run_dir=run_dir, callbacks=[SignalAt(signum, epoch, batch)])
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert (stop.value.signum, stop.value.epoch, stop.value.batch) == (signum, *saved)
+    assert f"--resume {run_dir}" in str(stop.value)
+    state = json.loads((run_dir / "state.json").read_text())
+    if saved[1] is None:
+        assert state["epochs_done"] == saved[0] and "interrupted" not in state
+    else:
+        assert state["epochs_done"] == saved[0] - 1
+        assert state["interrupted"]["batches_done"] == saved[1]
+        assert (run_dir / callbacks.Preemption.FILE).is_file()
+    zoo.train.fit(run_dir=run_dir, resume=True, verbose=0)
+    _same_run(run_dir, reference)
+
+
+def test_interrupted_twice_in_one_epoch(tmp_path, reference):
+    run_dir = tmp_path / "run"
+    with pytest.raises(zoo.train.TrainingInterrupted) as stop:
+        zoo.train.fit(**ARGS, run_dir=run_dir, callbacks=[SignalAt(signal.SIGTERM, 2, 1)])
+    first = acted_on(2, 1)
+    assert (stop.value.epoch, stop.value.batch) == first and first[1] is not None
+    with pytest.raises(zoo.train.TrainingInterrupted) as stop:  # batches count from 1 again
+        zoo.train.fit(run_dir=run_dir, resume=True, verbose=0,
+                      callbacks=[SignalAt(signal.SIGTERM, 2, 1)])
+    second = acted_on(2, first[1] + 1, start=first[1])
+    assert (stop.value.epoch, stop.value.batch) == second and second[1] > first[1]
+    zoo.train.fit(run_dir=run_dir, resume=True, verbose=0)
+    _same_run(run_dir, reference)
+
+
+def test_ignored_signal_stays_ignored(tmp_path):
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        result = zoo.train.fit(**{**ARGS, "epochs": 1}, run_dir=tmp_path / "run",
+                               callbacks=[SignalAt(signal.SIGTERM, 1, 1)])
+        assert result.test_metrics and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -74,3 +75,14 @@ def random_batch(name: str, n: int = 4, rng: np.random.Generator | None = None):
     if card.task == "binary_classification":
         return x, rng.integers(0, 2, (n, 1)).astype("float32")
     return x, None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many generated cases the property-based tests tried (tests/test_properties.py)."""
+    module = next((m for m in list(sys.modules.values())
+                   if str(getattr(m, "__file__", "")).endswith("test_properties.py")), None)
+    if module is not None and getattr(module, "CASES", None):
+        terminalreporter.write_sep("-", "property-based cases tried")
+        for name, count in sorted(module.CASES.items()):
+            terminalreporter.write_line(f"{name}: {count}")
+        terminalreporter.write_line(f"total: {sum(module.CASES.values())}")

@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from tests.data import writers
-from zoo.bench import cli, flops, machine, settings, tutorial
+from zoo.bench import cli, flops, gap, machine, settings, tutorial
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 
@@ -90,6 +90,15 @@ def test_matmul_peak_and_machine_description():
 def test_settings_table(capsys):
     assert settings.main(["mnist_mlp", "--jit", "0", "--spe", "2", "--steps", "3"]) == 0
     assert "| mnist_mlp | False | 2 |" in capsys.readouterr().out
+
+
+def test_gap_table_has_every_stage(capsys):
+    assert gap.main(["mnist_mlp", "--steps", "2", "--windows", "1", "--rounds", "1"]) == 0
+    captured = capsys.readouterr()
+    rows = [line for line in captured.out.splitlines() if line.startswith("| mnist_mlp |")]
+    assert [row.split(" | ")[1] for row in rows] == list(gap.STAGES)
+    assert all(float(row.split(" | ")[2].replace(",", "")) > 0 for row in rows)
+    assert rows[0].endswith("| 1.00x |") and captured.err.count("round 1") == len(gap.STAGES)
 
 
 def test_tutorial_script_trains_and_tests(tmp_path, monkeypatch, capsys):

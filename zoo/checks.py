@@ -6,7 +6,12 @@ import math
 import numbers
 from collections.abc import Iterable
 
+import numpy as np
+
 from zoo.errors import ZooError, unknown
+
+SIZE_MAX = 1 << 20  # a layer width, filter count, class count or latent size beyond any sane model
+SEED_MAX = (1 << 63) - 1  # seeds become int64 tensors
 
 
 def integer(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
@@ -71,11 +76,28 @@ def choice(name: str, value: object, choices: Iterable[str]) -> str:
     return value
 
 
+def flag(name: str, value: object) -> bool:
+    """Return `value` if it is a bool (numpy's too); strings such as "no" are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ZooError(f"{name} must be True or False, got {value!r}")
+
+
+def size(name: str, value: object, *, minimum: int = 1) -> int:
+    """Return `value` as an int in `[minimum, SIZE_MAX]`: a layer's width, a count of classes."""
+    return integer(name, value, minimum=minimum, maximum=SIZE_MAX)
+
+
+def seed(value: object) -> int:
+    """Return `value` as a seed: an int in `[0, SEED_MAX]`."""
+    return integer("seed", value, minimum=0, maximum=SEED_MAX)
+
+
 def widths(name: str, value: object) -> tuple[int, ...]:
-    """Return `value` as a non-empty tuple of positive ints (layer widths)."""
+    """Return `value` as a non-empty tuple of positive ints (layer widths) up to `SIZE_MAX`."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise ZooError(f"{name} must be a sequence of positive integers, got {value!r}")
     items = tuple(value)
     if not items:
         raise ZooError(f"{name} must not be empty")
-    return tuple(integer(f"{name}[{i}]", v) for i, v in enumerate(items))
+    return tuple(size(f"{name}[{i}]", v) for i, v in enumerate(items))

@@ -166,6 +166,7 @@ def get(name: str, *, compile: bool = True, **overrides: Any) -> keras.Model:
     the valid ones.
     """
     entry = _REGISTRY[resolve(name)]
+    compile = checks.flag("compile", compile)
     valid = options(entry.card.name)
     bad = sorted(set(overrides) - set(valid))
     if bad:

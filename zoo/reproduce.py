@@ -16,7 +16,6 @@ how many epochs ran.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import io
@@ -31,7 +30,7 @@ import keras
 import numpy as np
 
 import zoo
-from zoo import fid, results
+from zoo import commands, fid, results
 from zoo.bench.timing import fit_rate, random_inputs
 from zoo.data import catalog
 from zoo.errors import ZooError
@@ -205,18 +204,18 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
     return rows
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.reproduce", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.Parser(prog="python -m zoo.reproduce", description=__doc__)
     parser.add_argument("model", help="registered model name")
     parser.add_argument("--dataset", help="dataset (default: the card's, or the nearest one "
                                           "with a local copy)")
-    parser.add_argument("--budget-minutes", type=float,
+    parser.add_argument("--budget-minutes", type=commands.positive,
                         help="cut the recipe's epochs to fit this training time")
     parser.add_argument("--data-dir", help="folder of the real datasets (default $ZOO_DATA_DIR)")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="bfloat16 on a CPU, float16 on a GPU (recorded in the notes)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=commands.seed, default=0)
     args = parser.parse_args(argv)
     try:
         rows = reproduce(args.model, dataset=args.dataset, budget_minutes=args.budget_minutes,

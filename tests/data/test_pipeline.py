@@ -100,7 +100,7 @@ def test_validation_is_disjoint_reproducible_and_keeps_order():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"batch_size": 0}, "batch_size must be >= 1"),
+    ({"batch_size": 0}, "batch_size must be between 1 and"),
     ({"validation": 1.0}, r"validation must be a finite number in \[0, 1\)"),
     ({"validation": 0.999}, "leaves 0 of 30 training examples"),
     ({"split": "valid"}, r"unknown split 'valid' \(did you mean 'validation'\?\)"),

@@ -101,7 +101,7 @@ def test_options_adapt_a_registered_model(tmp_path):
     ({"top_k": 5}, "top_k must be a list"),
     ({"top_k": [0]}, "top_k must be >= 1"),
     ({"steps": 0}, "steps must be >= 1"),
-    ({"seed": -2}, "seed must be >= 0"),
+    ({"seed": -2}, "seed must be between 0 and"),
     ({"jit_compile": "yes"}, "jit_compile must be"),
     ({"options": {"hidden": ()}}, "hidden must not be empty"),
     ({"options": {"widht": 3}}, r"unknown option\(s\) 'widht'"),

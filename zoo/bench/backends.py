@@ -20,6 +20,7 @@ from typing import Any
 
 import keras
 
+from zoo import commands
 from zoo.bench import loops
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -67,17 +68,20 @@ def table(rows: list[dict[str, Any]], by_backend: dict[str, dict[str, Any]]) -> 
     return lines + (["", *errors] if errors else [])
 
 
+def _spec(text: str) -> tuple[str, int, int]:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected MODEL:BATCH:STEPS, got {text!r}")
+    return commands.model_name(parts[0]), commands.count(parts[1]), commands.count(parts[2])
+
+
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zoo.bench.backends", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("specs", nargs="+", metavar="MODEL:BATCH:STEPS")
-    p.add_argument("--windows", type=int, default=3)
+    p = commands.Parser(prog="python -m zoo.bench.backends", description=__doc__)
+    p.add_argument("specs", nargs="+", type=_spec, metavar="MODEL:BATCH:STEPS")
+    p.add_argument("--windows", type=commands.count, default=3)
     args = p.parse_args(argv)
-    specs = []
-    for spec in args.specs:
-        name, batch, steps = spec.split(":")
-        specs.append((name, int(batch), int(steps)))
-    print(json.dumps(measure_here(specs, args.windows)), flush=True)
+    print(json.dumps(measure_here(args.specs, args.windows)), flush=True)
     return 0
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
+from zoo import commands
 from zoo.bench import backends, flops, loaders, loops, machine
 from zoo.errors import ZooError
 from zoo.fileio import write_json, write_text
@@ -159,14 +160,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m zoo.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = commands.Parser(prog="python -m zoo.bench", description=__doc__)
     p.add_argument("models", nargs="*", metavar="MODEL",
                    help="models to measure (default: every registered model)")
-    p.add_argument("--batch-size", type=int, help="batch size (default: each recipe's)")
-    p.add_argument("--seconds", type=float, default=3.0,
+    p.add_argument("--batch-size", type=commands.count,
+                   help="batch size (default: each recipe's)")
+    p.add_argument("--seconds", type=commands.positive, default=3.0,
                    help="timed seconds per model and way of training (default 3)")
-    p.add_argument("--windows", type=int, default=5,
+    p.add_argument("--windows", type=commands.count, default=5,
                    help="timed windows per measurement; the median is reported (default 5)")
     p.add_argument("--data-dir", help="real datasets for the loader and end-to-end runs "
                                       "(default $ZOO_DATA_DIR)")
@@ -176,13 +177,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-loaders", action="store_true", help="skip the loader measurements")
     p.add_argument("--no-end-to-end", action="store_true",
                    help="skip the whole-process runs of mnist_mlp and fashion_mlp")
-    p.add_argument("--json", default="benchmarks/results.json",
+    p.add_argument("--json", type=commands.output_file, default="benchmarks/results.json",
                    help="where to write the results (default benchmarks/results.json)")
-    p.add_argument("--markdown", default="benchmarks/results.md",
+    p.add_argument("--markdown", type=commands.output_file, default="benchmarks/results.md",
                    help="where to write the tables (default benchmarks/results.md)")
     return p
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:

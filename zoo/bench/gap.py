@@ -23,7 +23,6 @@ how much each ingredient costs; `benchmarks/NOTES.md` reads it.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from collections.abc import Callable
@@ -31,8 +30,8 @@ from collections.abc import Callable
 import keras
 
 import zoo
+from zoo import commands
 from zoo.bench import loops
-from zoo.errors import ZooError
 from zoo.recipe import compile_model, make_optimizer
 
 STAGES = ("plain", "+pipeline", "+augment", "+optimizer", "+loss/metrics", "+execution",
@@ -112,24 +111,18 @@ def table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.bench.gap", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", help="registered model names")
-    parser.add_argument("--steps", type=int, default=16, help="batches per timed window")
-    parser.add_argument("--windows", type=int, default=3, help="timed windows per stage")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser = commands.Parser(prog="python -m zoo.bench.gap", description=__doc__)
+    parser.add_argument("models", nargs="+", type=commands.model_name,
+                        help="registered model names")
+    parser.add_argument("--steps", type=commands.count, default=16,
+                        help="batches per timed window")
+    parser.add_argument("--windows", type=commands.count, default=3,
+                        help="timed windows per stage")
+    parser.add_argument("--rounds", type=commands.count, default=2,
                         help="passes over the stages, alternating their order")
     args = parser.parse_args(argv)
-    for value, flag in ((args.steps, "--steps"), (args.windows, "--windows"),
-                        (args.rounds, "--rounds")):
-        if value < 1:
-            parser.error(f"{flag} must be at least 1, got {value}")
-    for name in args.models:
-        try:
-            zoo.card(name)
-        except ZooError as err:
-            parser.error(str(err))
     results = {}
     for name in args.models:
         results[name] = measure(name, args.steps, args.windows, args.rounds,

@@ -9,11 +9,11 @@ times faster, or training waits for data.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import zoo
+from zoo import commands
 from zoo.bench.timing import fit_rate, median_rate, random_inputs
 from zoo.errors import ZooError
 
@@ -64,19 +64,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.bench.loaders", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.Parser(prog="python -m zoo.bench.loaders", description=__doc__)
     parser.add_argument("datasets", nargs="*", default=list(PAIRS),
                         help="datasets to measure (default: all)")
     parser.add_argument("--data-dir", help="folder of local dataset files (default: "
                                            "$ZOO_DATA_DIR, then the usual lookup)")
-    parser.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
-    parser.add_argument("--seconds", type=float, default=3.0,
+    parser.add_argument("--batch-size", type=commands.count, default=128,
+                        help="batch size (default 128)")
+    parser.add_argument("--seconds", type=commands.positive, default=3.0,
                         help="timed seconds per measurement (default 3)")
     parser.add_argument("--synthetic", action="store_true",
                         help="feed random data of the real shapes instead of the real files")
-    parser.add_argument("--json", help="also write the rows as JSON to this file")
+    parser.add_argument("--json", type=commands.output_file,
+                        help="also write the rows as JSON to this file")
     args = parser.parse_args(argv)
     try:
         for name in args.datasets:

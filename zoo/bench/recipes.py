@@ -11,7 +11,6 @@ This is how the recipe choices in `benchmarks/NOTES.md` were measured.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import dataclasses
 import sys
@@ -19,6 +18,7 @@ import sys
 import keras
 
 import zoo
+from zoo import commands
 from zoo.data import pipeline
 from zoo.errors import ZooError
 from zoo.recipe import compile_model
@@ -61,12 +61,12 @@ def run(model: str, changes: dict, seed: int, epochs: int | None, data_dir=None)
     return float(logs["accuracy"])
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.bench.recipes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.Parser(prog="python -m zoo.bench.recipes", description=__doc__)
     parser.add_argument("model")
-    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--epochs", type=commands.count, help="epochs (default: the recipe's)")
+    parser.add_argument("--seeds", type=commands.seed, nargs="+", default=[0, 1])
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,...",
                         help="a recipe variant (repeatable); 'base:' is the card's recipe")
     parser.add_argument("--data-dir")

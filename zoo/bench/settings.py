@@ -10,10 +10,10 @@ gather, prefetch) and prints samples per second. The cards' `jit_compile` and
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import zoo
+from zoo import commands
 from zoo.bench import loops
 from zoo.errors import ZooError
 from zoo.recipe import compile_model
@@ -30,14 +30,14 @@ def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
     return loops.rate(seconds, steps * batch_size)
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.bench.settings", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+")
+    parser = commands.Parser(prog="python -m zoo.bench.settings", description=__doc__)
+    parser.add_argument("models", nargs="+", type=commands.model_name)
     parser.add_argument("--jit", type=int, nargs="+", default=[0, 1], choices=(0, 1))
-    parser.add_argument("--spe", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--batch-size", type=int, help="default: the recipe's")
-    parser.add_argument("--steps", type=int, default=64, help="steps per timed window")
+    parser.add_argument("--spe", type=commands.count, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--batch-size", type=commands.count, help="default: the recipe's")
+    parser.add_argument("--steps", type=commands.count, default=64, help="steps per timed window")
     args = parser.parse_args(argv)
     print("| model | jit_compile | steps_per_execution | samples/s |")
     print("|---|---|---:|---:|")

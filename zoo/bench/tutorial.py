@@ -10,13 +10,13 @@ base learning rate held constant, in batches of the recipe's size, as the tutori
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import keras
 
 import zoo
+from zoo import commands
 from zoo.bench.loops import _tf_dataset
 from zoo.errors import ZooError
 from zoo.recipe import compile_model
@@ -50,11 +50,11 @@ def train_and_test(name: str, epochs: int, data_dir=None) -> float:
     return float(accuracy.result())
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.bench.tutorial", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.Parser(prog="python -m zoo.bench.tutorial", description=__doc__)
     parser.add_argument("model")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=commands.count, default=5)
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
     try:

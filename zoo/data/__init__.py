@@ -67,7 +67,7 @@ def info(name: str, validation: float = 0.1, sequence_length: int = SEQUENCE_LEN
                 "test": spec.counts["test"]},
         num_classes=spec.num_classes,
         class_names=spec.classes,
-        input_shape=(checks.integer("sequence_length", sequence_length),) if text else spec.shape,
+        input_shape=(checks.size("sequence_length", sequence_length),) if text else spec.shape,
         input_dtype="int32" if text else spec.dtype,
         augmentation="pad 4 + random 32x32 crop + horizontal flip (training only)"
         if spec.augment else "none",
@@ -91,7 +91,9 @@ def read(name: str, data_dir: str | os.PathLike | None = None, *, source: str = 
     Read once per process and kept; treat the arrays as read-only.
     """
     spec = catalog.spec(name)
-    return _read(spec.name, _folder_key(data_dir), source, bool(download))
+    if not isinstance(source, str):
+        raise ZooError(f"source must be 'auto', 'synthetic' or 'synthetic:N', got {source!r}")
+    return _read(spec.name, _folder_key(data_dir), source, checks.flag("download", download))
 
 
 @functools.lru_cache(maxsize=4)
@@ -108,8 +110,11 @@ def vectorizer(name: str = "imdb", data_dir: str | os.PathLike | None = None, *,
     spec = catalog.spec(name)
     if spec.kind != "text":
         raise ZooError(f"{spec.name} is not a text dataset")
-    return _vectorizer(spec.name, _folder_key(data_dir), source, bool(download), seed, validation,
-                       vocab_size, sequence_length)
+    return _vectorizer(spec.name, _folder_key(data_dir), source, checks.flag("download", download),
+                       checks.seed(seed), checks.number("validation", validation, minimum=0.0,
+                                                        maximum=1.0, open_max=True),
+                       checks.size("vocab_size", vocab_size, minimum=3),
+                       checks.size("sequence_length", sequence_length))
 
 
 def arrays(name: str, split: str = "train", *, seed: int = 0, validation: float = 0.1,
@@ -176,6 +181,9 @@ def load(
     and float labels of shape `(1,)`.
     """
     spec = catalog.spec(name)
+    download = checks.flag("download", download)
+    if isinstance(split, (str, bytes)) or not isinstance(split, Sequence):
+        split = checks.choice("split", split, SPLITS)
     names = [split] if isinstance(split, str) else list(split)
     if not names:
         raise ZooError("split must name at least one of train, validation, test")
@@ -189,8 +197,9 @@ def load(
         training = one == "train"
         out.append(pipeline.dataset(
             x, y, batch_size,
-            shuffle=training if shuffle is None else bool(shuffle),
-            augment=(spec.augment and training) if augment is None else bool(augment),
+            shuffle=training if shuffle is None else checks.flag("shuffle", shuffle),
+            augment=(spec.augment and training) if augment is None else checks.flag("augment",
+                                                                                   augment),
             seed=seed, drop_remainder=drop_remainder))
     return out[0] if isinstance(split, str) else out
 

@@ -15,6 +15,7 @@ import numpy as np
 from zoo import checks
 from zoo.errors import ZooError
 
+BATCH_MAX = (1 << 31) - 1  # batch positions are int32 in the graph
 CROP_PADDING = 4  # CIFAR augmentation: pixels of zero padding before the random crop
 
 
@@ -24,6 +25,7 @@ def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     The same `fraction` and `seed` always give the same, disjoint parts.
     """
     fraction = checks.number("validation", fraction, minimum=0.0, maximum=1.0, open_max=True)
+    seed = checks.seed(seed)
     count = round(fraction * len(x))
     if fraction and not 0 < count < len(x):
         raise ZooError(f"validation={fraction} leaves {len(x) - count} of {len(x)} training "
@@ -86,7 +88,10 @@ def dataset(
     """
     import tensorflow as tf
 
-    batch_size = checks.integer("batch_size", batch_size)
+    batch_size = checks.integer("batch_size", batch_size, maximum=BATCH_MAX)
+    seed = checks.seed(seed)
+    shuffle, augment = checks.flag("shuffle", shuffle), checks.flag("augment", augment)
+    drop_remainder = checks.flag("drop_remainder", drop_remainder)
     batch_multiple = checks.integer("batch_multiple", batch_multiple)
     if batch_size % batch_multiple:
         raise ZooError(f"batch_size {batch_size} must be a multiple of {batch_multiple}, the "

@@ -58,7 +58,7 @@ class Vectorizer:
         if not words:
             raise ZooError("a Vectorizer needs a non-empty vocabulary")
         self.vocabulary = [PAD, OOV, *words]
-        self.sequence_length = checks.integer("sequence_length", sequence_length)
+        self.sequence_length = checks.size("sequence_length", sequence_length)
         self._table = None
 
     @property
@@ -72,7 +72,7 @@ class Vectorizer:
         """Learn the `vocab_size - 2` most frequent words of `texts` (ties broken alphabetically)."""
         import tensorflow as tf
 
-        vocab_size = checks.integer("vocab_size", vocab_size, minimum=3)
+        vocab_size = checks.size("vocab_size", vocab_size, minimum=3)
         counts: dict[bytes, int] = {}
         for chunk in _chunks(texts):
             words, _, n = tf.unique_with_counts(_tokens(chunk).flat_values)

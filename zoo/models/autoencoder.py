@@ -193,7 +193,7 @@ def autoencoder(
     """The dense autoencoder: pixels -> `hidden` -> `latent_dim` -> reversed `hidden` -> pixels."""
     shape = checks.shape("input_shape", input_shape, 3)
     hidden = checks.widths("hidden", hidden)
-    latent_dim = checks.integer("latent_dim", latent_dim)
+    latent_dim = checks.size("latent_dim", latent_dim)
     inputs, x = pixel_input(shape)
     x = layers.Flatten(name="flatten")(x)
     for i, width in enumerate(hidden, start=1):
@@ -227,7 +227,7 @@ def conv_autoencoder(
     """The convolutional autoencoder: stride-2 convolutions, a Dense code, transposed convolutions."""
     filters = checks.widths("filters", filters)
     shape = _check_image(input_shape, 2 ** len(filters))  # one stride-2 halving per filter
-    latent_dim = checks.integer("latent_dim", latent_dim)
+    latent_dim = checks.size("latent_dim", latent_dim)
     inputs, x = pixel_input(shape)
     code = layers.Dense(latent_dim, activation="relu", name="code")(_conv_encoder(x, filters))
     return Autoencoder(inputs, _conv_decoder(code, shape, filters), name="conv_autoencoder")
@@ -258,7 +258,7 @@ def vae(
     """The VAE: a convolutional encoder to a Gaussian latent, sampled, decoded by transposed convs."""
     filters = checks.widths("filters", filters)
     shape = _check_image(input_shape, 2 ** len(filters))  # one stride-2 halving per filter
-    latent_dim = checks.integer("latent_dim", latent_dim)
+    latent_dim = checks.size("latent_dim", latent_dim)
     pixels, x = pixel_input(shape)
     h = layers.Dense(2 * latent_dim, activation="relu", name="hidden")(_conv_encoder(x, filters))
     z_mean = layers.Dense(latent_dim, name="z_mean")(h)

@@ -334,7 +334,7 @@ def dcgan(
     seed: int | None = None,
 ) -> keras.Model:
     """The DCGAN: generator and discriminator for `image_shape` images (height, width multiples of 4)."""
-    latent_dim = checks.integer("latent_dim", latent_dim)
+    latent_dim = checks.size("latent_dim", latent_dim)
     shape = checks.shape("image_shape", image_shape, 3)
     if shape[0] % 4 or shape[1] % 4:
         raise ZooError(f"image_shape height and width must be multiples of 4, got {shape}")

@@ -28,7 +28,7 @@ def mlp(
     """Flatten raw pixels, rescale, then ReLU Dense layers of widths `hidden`, ending in class logits."""
     input_shape = checks.shape("input_shape", input_shape, 3)
     hidden = checks.widths("hidden", hidden)
-    num_classes = checks.integer("num_classes", num_classes, minimum=2)
+    num_classes = checks.size("num_classes", num_classes, minimum=2)
     dropout = checks.rate("dropout", dropout)
     inputs, x = pixel_input(input_shape, mean, std)
     x = layers.Flatten(name="flatten")(x)

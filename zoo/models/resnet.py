@@ -48,7 +48,7 @@ def resnet(
     pooling and a linear layer give the logits.
     """
     input_shape = checks.shape("input_shape", input_shape, 3)
-    num_classes = checks.integer("num_classes", num_classes, minimum=2)
+    num_classes = checks.size("num_classes", num_classes, minimum=2)
     widths = checks.widths("widths", widths)
     if len(widths) != len(blocks):
         raise ZooError(f"widths needs one value per stage ({len(blocks)}), got {widths}")

@@ -30,11 +30,11 @@ def sentiment_rnn(
 ) -> keras.Model:
     """Embedding, `depth` stacked recurrent layers of `units` with input dropout, one logit."""
     cell = checks.choice("cell", cell, CELLS)
-    vocab_size = checks.integer("vocab_size", vocab_size, minimum=3)
-    sequence_length = checks.integer("sequence_length", sequence_length)
-    embedding_dim = checks.integer("embedding_dim", embedding_dim)
-    units = checks.integer("units", units)
-    depth = checks.integer("depth", depth)
+    vocab_size = checks.size("vocab_size", vocab_size, minimum=3)
+    sequence_length = checks.size("sequence_length", sequence_length)
+    embedding_dim = checks.size("embedding_dim", embedding_dim)
+    units = checks.size("units", units)
+    depth = checks.integer("depth", depth, maximum=100)
     dropout = checks.rate("dropout", dropout)
     inputs = keras.Input((sequence_length,), dtype="int32", name="tokens")
     x = layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)

@@ -31,7 +31,7 @@ def vgg(
         raise ZooError(
             f"input_shape must be at least 32x32 for five poolings, got {input_shape}"
         )
-    num_classes = checks.integer("num_classes", num_classes, minimum=2)
+    num_classes = checks.size("num_classes", num_classes, minimum=2)
     head = checks.widths("head", head)
     dropout = checks.rate("dropout", dropout)
     inputs, x = pixel_input(input_shape, *CIFAR_STATS["cifar100"])

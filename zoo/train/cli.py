@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from typing import NoReturn
 
 import zoo
+from zoo import commands
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
 from zoo.train.callbacks import TrainingInterrupted
@@ -30,11 +30,6 @@ saves the run where it is and exits with 130 or 143; --resume continues it.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see python -m zoo.train --help)\n")
-
-
 def _option(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -47,7 +42,7 @@ def _option(text: str) -> tuple[str, object]:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser; every option maps to one argument of `fit` or `evaluate`."""
-    p = _Parser(prog="python -m zoo.train", epilog=EXAMPLES,
+    p = commands.Parser(prog="python -m zoo.train", epilog=EXAMPLES,
                 description="Train a zoo model on its default dataset with its recipe, and "
                             "report top-1 and top-k accuracy.",
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,6 +123,7 @@ def _source(args: argparse.Namespace) -> str:
     return "synthetic" if args.synthetic else "auto"
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -154,9 +150,6 @@ def main(argv: list[str] | None = None) -> int:
             mixed_precision=args.mixed_precision,
             verbose="auto" if args.verbose is None else args.verbose,
             options=dict(args.option), source=_source(args), distribute=args.distribute)
-    except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except TrainingInterrupted as stop:
         print(stop, file=sys.stderr)
         return 128 + stop.signum

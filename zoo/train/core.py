@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,7 +257,7 @@ def fit(
                  "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                  "optimizer": optimizer, "steps": steps, "validation": validation,
                  "seed": seed, "top_k": top_k, "mixed_precision": mixed_precision,
-                 "options": dict(options or {}) or None, "source": source}
+                 "options": _options_dict(options) or None, "source": source}
         _check_resume_args(settings, given)
         user_model = model if isinstance(model, keras.Model) else None
     else:
@@ -265,9 +265,7 @@ def fit(
                                         optimizer, validation, seed, top_k, steps, jit_compile,
                                         mixed_precision, options, source)
         run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(settings.model)
-        if (run_dir / runs.STATE).exists() or (run_dir / runs.CONFIG).exists():
-            raise ZooError(f"run folder {run_dir} already holds a run: pass resume=True "
-                           "(--resume) to continue it, or choose another run_dir")
+        _refuse_used(run_dir)  # checked again under the lock, against a run started meanwhile
         config = None
     if settings.recipe.batch_size % spread.batch_multiple:  # before anything is written
         raise ZooError(f"batch_size {settings.recipe.batch_size} must be a multiple of "
@@ -278,10 +276,27 @@ def fit(
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
         "verbose", verbose, minimum=0, maximum=2)
     with runs.locked(run_dir):
+        if config is None:
+            _refuse_used(run_dir)
         for path in runs.remove_partial_files(run_dir):
             log.info("removed %s, left half-written by an interrupted run", path)
         return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks),
                     spread)
+
+
+def _options_dict(options) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise ZooError(f"options must be a dict of the model builder's options (e.g. "
+                       f"{{'dropout': 0.2}}), got {options!r}")
+    return dict(options)
+
+
+def _refuse_used(run_dir: Path) -> None:
+    if (run_dir / runs.STATE).exists() or (run_dir / runs.CONFIG).exists():
+        raise ZooError(f"run folder {run_dir} already holds a run: pass resume=True "
+                       "(--resume) to continue it, or choose another run_dir")
 
 
 def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, validation, seed,
@@ -290,7 +305,7 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
     if model is None:
         raise ZooError(f"fit needs a model: a registered name ({', '.join(zoo.list_models())}) "
                        "or a keras.Model")
-    options = dict(options or {})
+    options = _options_dict(options)
     if isinstance(model, keras.Model):
         if options:
             raise ZooError("options apply to registered models; build your model with them")
@@ -329,7 +344,7 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
         raise ZooError(f"top_k must be a list of integers, got {top_k!r}")
     settings = _Settings(
         model=name, model_options=options, dataset=spec.name, task=task, recipe=recipe,
-        seed=checks.integer("seed", seed, minimum=0),
+        seed=checks.seed(seed),
         validation=checks.number("validation", validation, minimum=0.0, maximum=1.0,
                                  open_max=True),
         top_k=tuple(checks.integer("top_k", k) for k in top_k),

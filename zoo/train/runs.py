@@ -49,8 +49,12 @@ def locked(run_dir: Path) -> Iterator[None]:
     The lock is an `flock` on `.lock`: the operating system releases it when the process ends,
     even by SIGKILL, so a crashed run never leaves a stale lock.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise ZooError(f"cannot use {run_dir} as a run folder: {err.strerror or err}; choose "
+                       "another --run-dir (run_dir=)") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,6 +7,7 @@ import io
 import os
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,6 +197,43 @@ def test_tarball_with_a_link_out_is_refused(tmp_path):
     path = tmp_path / "cifar10.tar.gz"
     _tar_with(path, link)
     assert "unsafe" in read_error("cifar10", tmp_path)
+
+
+def test_tarball_with_a_hard_link_out_is_refused(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the archive")
+    link = tarfile.TarInfo("cifar10/train/airplane/0.png")
+    link.type = tarfile.LNKTYPE
+    link.linkname = str(secret)
+    path = tmp_path / "cifar10.tar.gz"
+    _tar_with(path, link)
+    assert "unsafe" in read_error("cifar10", tmp_path)
+    assert not list((tmp_path / "cache" / "extracted").rglob("0.png"))
+
+
+def test_full_disk_while_extracting_says_so_and_the_next_run_recovers(tmp_path, monkeypatch):
+    import errno
+
+    source = writers.write_aclimdb(tmp_path / "src" / "aclImdb")
+    path = writers.tar_gz(source, tmp_path / "aclImdb.tar.gz")
+    root = tmp_path / "cache" / "extracted"
+    real = tarfile.TarFile.extractall
+    written = []
+
+    def full_disk(self, target, *args, **kwargs):
+        written.append(target)
+        (Path(target) / "aclImdb").mkdir(parents=True)  # part of it got written
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", full_disk)
+    with pytest.raises(zoo.ZooError, match="No space left on device; free space or point "
+                                           "ZOO_CACHE_DIR at another folder"):
+        archive.extract(path, root)
+    assert written and list(root.iterdir()) == []  # nothing half-written is left behind
+    monkeypatch.setattr(tarfile.TarFile, "extractall", real)
+    target = archive.extract(path, root)
+    assert (target / archive.DONE).exists()
+    assert len(list((target / "aclImdb" / "train" / "pos").iterdir())) == 3
 
 
 def test_corrupt_tarball(tmp_path):

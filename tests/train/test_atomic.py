@@ -3,6 +3,7 @@ files in place; what a killed run left half-written is removed when the run resu
 
 from __future__ import annotations
 
+import errno
 import json
 
 import keras
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.train.conftest import run_cli
 from tests.train.test_fit import small_fit
 from zoo import fileio
 
@@ -62,6 +64,28 @@ def test_a_crash_while_saving_a_checkpoint_keeps_the_last_good_one(tmp_path, mon
     monkeypatch.undo()
     assert not (tmp_path / "run" / "checkpoints" / "epoch-0002.keras").exists()
     check_epoch_one_kept_and_resume(tmp_path / "run")
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_the_run_resumes(tmp_path, monkeypatch,
+                                                                           capsys):
+    save = keras.Model.save
+
+    def full_disk(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"PK half a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", crash_on_second(save, full_disk))
+    run = tmp_path / "run"
+    code, _, err = run_cli("mnist_mlp", "--epochs", "2", "--steps", "3", "--batch-size", "16",
+                           "--synthetic",
+                           "--run-dir", str(run), capsys=capsys)
+    monkeypatch.undo()
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err
+    assert "No space left on device" in lines[0] and f"--resume {run}" in lines[0]
+    assert not (run / "checkpoints" / "epoch-0002.keras").exists()
+    check_epoch_one_kept_and_resume(run)
 
 
 def test_a_crash_while_writing_the_state_keeps_the_previous_state(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.train.conftest import run_cli
 from zoo.train import runs
 
 
@@ -197,6 +198,19 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     assert state["epochs_done"] == 2
     good = keras.saving.load_model(tmp_path / "r" / "last.keras")
     assert all(np.isfinite(w).all() for w in good.get_weights())
+
+
+def test_a_learning_rate_that_blows_up_stops_with_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    code, _, err = run_cli("mnist_mlp", "--learning-rate", "1e30", "--epochs", "2", "--steps",
+                           "5", "--synthetic", "--run-dir", str(run), capsys=capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert "the loss became NaN or infinite at epoch 1, batch 2 (learning rate 1e+30)" in lines[0]
+    assert "No epoch finished, so there is no checkpoint. Try a lower learning rate." in lines[0]
+    assert not list((run / "checkpoints").glob("*.keras"))
+    state = run / "state.json"
+    assert not state.exists() or "epochs_done" not in json.loads(state.read_text())
 
 
 GRID_METRICS = {"reconstruction": {"loss"}, "generation": {"d_loss", "g_loss"},

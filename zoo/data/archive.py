@@ -8,6 +8,7 @@ finished extraction; the leftovers are removed and the extraction redone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -35,6 +36,10 @@ def extract(archive: Path, root: Path | None = None) -> Path:
     The folder is keyed by the archive's path, size and modification time, so a changed archive
     is extracted afresh. Raises `ZooError` naming the archive if it is corrupt or unsafe.
     """
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4: no safe extraction
+        raise fail(archive, "this Python's tarfile has no extraction filters, so the archive "
+                            "cannot be extracted safely; use Python 3.11.4 or later, or extract "
+                            "it yourself and pass the folder")
     root = Path(root or cache_dir() / "extracted")
     stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
     target = root / f"{stem}-{_key(archive)}"
@@ -58,7 +63,13 @@ def extract(archive: Path, root: Path | None = None) -> Path:
         except OSError:
             if not (target / DONE).exists():  # not a concurrent extraction that finished first
                 raise
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise fail(archive, f"cannot extract into {root}: {err.strerror}; free space or "
+                                "point ZOO_CACHE_DIR at another folder, then run again") from err
+        raise fail(archive, f"cannot extract ({type(err).__name__}: {err}); the archive is "
+                            "corrupt, truncated, or holds unsafe members") from err
+    except (tarfile.TarError, EOFError, zlib.error) as err:
         raise fail(archive, f"cannot extract ({type(err).__name__}: {err}); the archive is "
                             "corrupt, truncated, or holds unsafe members") from err
     finally:

@@ -155,13 +155,17 @@ class DCGAN(keras.Model):
         import tensorflow as tf
 
         d_vars = self.discriminator.trainable_weights
+        # scale_loss: under mixed float16 the optimizers are LossScaleOptimizers, whose apply()
+        # divides the gradients by the loss scale; elsewhere it returns the loss unchanged.
         with tf.GradientTape() as tape:
             d_loss = self.discriminator_loss(real, self._noise(real))
-        self.optimizer.apply(tape.gradient(d_loss, d_vars), d_vars)
+            scaled = self.optimizer.scale_loss(d_loss)
+        self.optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
         g_vars = self.generator.trainable_weights
         with tf.GradientTape() as tape:
             g_loss = self.generator_loss(self._noise(real))
-        self.g_optimizer.apply(tape.gradient(g_loss, g_vars), g_vars)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        self.g_optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
         return self._log(d_loss, g_loss)
 
     def _torch_train_step(self, real) -> dict:
@@ -169,7 +173,7 @@ class DCGAN(keras.Model):
 
         def update(loss, optimizer, variables) -> None:
             self.zero_grad()
-            loss.backward()
+            optimizer.scale_loss(loss).backward()
             grads = [v.value.grad for v in variables]
             with torch.no_grad():
                 optimizer.apply(grads, variables)
@@ -213,11 +217,13 @@ class DCGAN(keras.Model):
             value, _, non_trainable = self._stateless(
                 loss_fn, (self.trainable_variables, values),
                 (self.non_trainable_variables, non_trainable))
-            return value, non_trainable
+            scaled, _ = self._stateless(lambda: optimizer.scale_loss(value),
+                                        (optimizer.variables, optimizer_variables))
+            return scaled, (value, non_trainable)
 
         part = [trainable[i] for i in at]
-        (value, non_trainable), grads = jax.value_and_grad(loss, has_aux=True)(part,
-                                                                               non_trainable)
+        (_, (value, non_trainable)), grads = jax.value_and_grad(loss, has_aux=True)(
+            part, non_trainable)
         part, optimizer_variables = optimizer.stateless_apply(optimizer_variables, grads, part)
         trainable = list(trainable)
         for i, new in zip(at, part, strict=True):

@@ -29,6 +29,10 @@ def save_keras(model: keras.Model, path: Path) -> None:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a folder gone: say what to do, keep the last good one
+        raise OSError(err.errno, f"cannot save the checkpoint {path}: {err.strerror or err}; the "
+                                 "last saved one is kept: free space, then continue the run "
+                                 f"with: python -m zoo.train --resume {path.parent.parent}") from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -114,8 +118,8 @@ class DivergenceWatch(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.where is None and not finite(logs):
-            self.where = (self.epoch + 1, batch + 1)
+        if self.where is None and not finite(logs):  # batch: the last of its execution
+            self.where = (self.epoch + 1, min(batch + 1, self.params.get("steps") or batch + 1))
             self.model.stop_training = True
 
 

@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the table of models and exit")
     p.add_argument("--evaluate", metavar="PATH",
                    help="report test metrics of a saved model (.keras file or run folder)")
+    p.add_argument("--trust-code", action="store_true",
+                   help="with --evaluate: load a file that holds code (a Lambda layer), which "
+                        "Keras safe mode refuses; only for files from a source you trust")
     p.add_argument("--dataset", help="dataset to train on (default: the model card's)")
     p.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.evaluate:
             evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
-                     steps=args.steps, source=_source(args), verbose=1)
+                     steps=args.steps, source=_source(args), verbose=1,
+                     safe_mode=not args.trust_code)
             return 0
         run_dir = args.run_dir
         if isinstance(args.resume, str):

@@ -51,7 +51,8 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
         model = keras.saving.load_model(checkpoint, safe_mode=safe_mode)
     except Exception as err:  # Keras raises many types for a bad file; say which file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = (" It holds code (a Lambda layer); load it with safe_mode=False only if you "
+        hint = (" It holds code (a Lambda layer), which safe mode refuses to run; load it with "
+                "safe_mode=False (python -m zoo.train --evaluate ... --trust-code) only if you "
                 "trust its source." if "safe_mode" in str(err) or "Lambda" in str(err) else "")
         raise ZooError(f"{checkpoint}: cannot load the model ({first}).{hint}") from err
     if getattr(model, "compiled", False):
@@ -72,18 +73,20 @@ def evaluate(
     steps: int | None = None,
     source: str = "auto",
     verbose: int = 0,
+    safe_mode: bool = True,
 ) -> dict[str, float]:
     """Test-split metrics of the model saved at `path` (a `.keras` file or a run folder).
 
     The dataset defaults to the run's (from its `config.json`), else the registered model's
-    card. IMDB models need the run's `vocabulary.json`.
+    card. IMDB models need the run's `vocabulary.json`. `safe_mode=False` (`--trust-code`)
+    loads a file that holds code (a `Lambda` layer): only for files from a source you trust.
     """
     batch_size = checks.integer("batch_size", batch_size)
     if steps is not None:
         steps = checks.integer("steps", steps)
     checkpoint, run_dir = _locate(path)
     config: dict[str, Any] = runs.read_json(run_dir / runs.CONFIG) if run_dir else {}
-    model = load(checkpoint)
+    model = load(checkpoint, safe_mode=checks.flag("safe_mode", safe_mode))
     if dataset is None:
         dataset = config.get("dataset")
     if dataset is None and model.name in zoo.list_models():

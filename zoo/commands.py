@@ -80,13 +80,15 @@ def model_name(text: str) -> str:
 
 
 def output_file(text: str) -> Path:
-    """An argparse type: a file the command can write (its folder exists and is writable)."""
+    """An argparse type: a file the command can write (folders it lacks are created)."""
     path = Path(text)
     if not text or path.is_dir():
         raise argparse.ArgumentTypeError(f"expected a file to write, got {text!r}")
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.absolute().parent
+    while not folder.exists():  # the nearest folder that exists must take the new ones
+        folder = folder.parent
     if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {str(folder)!r} does not exist")
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(folder)!r} is a file")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
     return path

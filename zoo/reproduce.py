@@ -82,8 +82,9 @@ def choose_dataset(name: str, dataset: str | None, data_dir) -> tuple[str, dict,
                 f"{nearest} (num_classes={classes})")
         print(f"zoo.reproduce: {note}", flush=True)
         return nearest, {"num_classes": classes}, note
-    raise ZooError(f"no local copy of {wanted} to measure {name} on; see python -m zoo.data "
-                   "docs (ZOO_DATA_DIR)")
+    raise ZooError(f"no local copy of {wanted} to measure {name} on: put its files in a folder "
+                   "and pass --data-dir (or set ZOO_DATA_DIR); the datasets guide lists the "
+                   "formats read")
 
 
 def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_dir,
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                          data_dir=args.data_dir, mixed_precision=args.mixed_precision,
                          seed=args.seed)
     except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
     for row in rows:
         print(f"zoo.reproduce: {row['model']} on {row['dataset']}: {row['metric']} {row['value']}"

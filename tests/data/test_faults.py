@@ -263,3 +263,42 @@ def test_archive_that_holds_something_else(tmp_path):
     (tmp_path / "src" / "junk" / "readme.txt").write_text("hello")
     writers.tar_gz(tmp_path / "src" / "junk", tmp_path / "cifar10.tar.gz")
     assert "the archive holds no imagefolder data for cifar10" in read_error("cifar10", tmp_path)
+
+
+def test_a_damaged_decoding_cache_is_rebuilt(tmp_path):
+    want = writers.cifar_like(10, 10, 10, seed=8)
+    writers.write_image_folder(tmp_path / "cifar10", want, CIFAR10, ext="png")
+    first = zoo.data.read("cifar10", tmp_path)
+    (cached,) = (tmp_path / "cache" / "decoded").glob("cifar10-*.npz")
+    cached.write_bytes(cached.read_bytes()[:200])  # e.g. a disk that filled up long ago
+    zoo.data._read.cache_clear()
+    again = zoo.data.read("cifar10", tmp_path)
+    np.testing.assert_array_equal(again["train"][0], first["train"][0])
+    np.testing.assert_array_equal(again["test"][1], first["test"][1])
+    assert cached.stat().st_size > 200
+
+
+def test_an_image_removed_while_the_folder_is_read(tmp_path, monkeypatch):
+    from zoo.data import imagefolder
+
+    want = writers.cifar_like(10, 10, 10, seed=8)
+    writers.write_image_folder(tmp_path / "cifar10", want, CIFAR10, ext="png")
+    listing = imagefolder._listing
+
+    def listed_then_removed(spec, folder):
+        out = listing(spec, folder)
+        out["train"][3][0].unlink()  # another process deletes it after the listing
+        return out
+
+    monkeypatch.setattr(imagefolder, "_listing", listed_then_removed)
+    message = read_error("cifar10", tmp_path)
+    assert "No such file or directory" in message and "did the data folder change" in message
+
+
+def test_a_python_without_tar_filters_refuses_to_extract(tmp_path, monkeypatch):
+    source = writers.write_aclimdb(tmp_path / "src" / "aclImdb")
+    path = writers.tar_gz(source, tmp_path / "aclImdb.tar.gz")
+    monkeypatch.delattr(tarfile, "data_filter")
+    with pytest.raises(zoo.ZooError, match=r"cannot be extracted safely; use Python 3\.11\.4"):
+        archive.extract(path, tmp_path / "cache" / "extracted")
+    assert not (tmp_path / "cache" / "extracted").exists()

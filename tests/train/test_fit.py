@@ -213,6 +213,26 @@ def test_a_learning_rate_that_blows_up_stops_with_one_line(tmp_path, capsys):
     assert not state.exists() or "epochs_done" not in json.loads(state.read_text())
 
 
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("the job died after epoch 1")
+
+
+def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
+    from tests.data import writers
+
+    writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like(40, 10))
+    args = dict(epochs=2, batch_size=8, data_dir=tmp_path, run_dir=tmp_path / "run", verbose=0)
+    with pytest.raises(RuntimeError, match="died after epoch 1"):
+        zoo.train.fit("mnist_mlp", callbacks=[StopAfterFirstEpoch()], **args)
+    writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like(30, 10))  # files replaced
+    zoo.data._read.cache_clear()
+    with pytest.raises(zoo.ZooError, match=r"its data changed since the run started \(train 36, "
+                                           r"validation 4, test 10 then, train 27, validation 3, "
+                                           r"test 10 now\)"):
+        zoo.train.fit(resume=True, run_dir=tmp_path / "run", verbose=0)
+
+
 GRID_METRICS = {"reconstruction": {"loss"}, "generation": {"d_loss", "g_loss"},
                 "vae": {"loss", "reconstruction_loss", "kl_loss"}}
 

@@ -93,3 +93,20 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, uninterrupted, sig
     else:
         assert f"resuming after epoch {done}" in out
     _compare(run, uninterrupted)
+
+
+def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
+    run = tmp_path / "run"
+    first = spawn(*ARGS, *data_args(), "--run-dir", str(run))
+    try:
+        wait_for_epoch(run, 1, first)
+        second = spawn("--resume", str(run), *data_args())
+        _, err = second.communicate(timeout=300)
+        assert second.returncode == 2, err[-2000:]
+        last = err.strip().splitlines()[-1]  # before it: TensorFlow's start-up log lines
+        assert last.startswith(f"error: run folder {run} is in use by pid {first.pid}")
+        assert "Traceback" not in err
+        assert first.poll() is None  # the first run goes on, its folder untouched
+    finally:
+        first.kill()
+        first.wait()

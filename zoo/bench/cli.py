@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_end_to_end:
             report["end_to_end"] = end_to_end(args.data_dir)
     except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
     write_json(args.json, report)
     text = markdown(report)

@@ -9,13 +9,13 @@ times faster, or training waits for data.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import zoo
 from zoo import commands
 from zoo.bench.timing import fit_rate, median_rate, random_inputs
 from zoo.errors import ZooError
+from zoo.fileio import write_json
 
 # Each dataset and the default model whose training it feeds.
 PAIRS = {"mnist": "mnist_mlp", "fashion_mnist": "fashion_mlp", "cifar10": "resnet20",
@@ -87,12 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(args.datasets, batch_size=args.batch_size, seconds=args.seconds,
                        data_dir=args.data_dir, source="synthetic" if args.synthetic else "auto")
     except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
     print(table(rows))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows)
     return 0
 
 

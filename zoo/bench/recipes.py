@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | " + " | ".join(f"{100 * a:.2f}%" for a in scores) + " |",
                   flush=True)
     except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
     return 0
 

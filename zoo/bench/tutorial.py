@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         accuracy = train_and_test(args.model, args.epochs, args.data_dir)
     except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
     print(f"test accuracy {100 * accuracy:.2f}%")
     return 0

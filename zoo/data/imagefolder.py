@@ -16,6 +16,7 @@ import numpy as np
 from zoo.data import npz
 from zoo.data.arrays import Splits, checked, fail
 from zoo.data.catalog import DatasetSpec
+from zoo.errors import ZooError
 from zoo.fileio import atomic_path, cache_dir
 
 EXTENSIONS = {".png", ".jpg", ".jpeg"}
@@ -90,12 +91,20 @@ def read(folder: Path, spec: DatasetSpec) -> Splits:
     digest = hashlib.sha256(spec.name.encode())
     for split, entries in listing.items():
         for path, label in entries:
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except OSError as err:  # removed or made unreadable after the listing
+                raise fail(path, f"cannot read it ({err.strerror}); did the data folder change "
+                                 "while it was being read? Run again") from None
             digest.update(f"{split}|{path.relative_to(folder)}|{label}|{stat.st_size}|"
                           f"{stat.st_mtime_ns}\n".encode())
     cached = cache_dir() / "decoded" / f"{spec.name}-{digest.hexdigest()[:16]}.npz"
     if cached.exists():
-        return npz.read(cached, spec)
+        try:
+            return npz.read(cached, spec)
+        except ZooError as err:  # a damaged cache is the zoo's own file: decode afresh
+            log.warning("%s; decoding the images again", err)
+            cached.unlink(missing_ok=True)
     log.info("decoding %d images under %s (once; cached in %s)",
              sum(map(len, listing.values())), folder, cached.parent)
     splits = {

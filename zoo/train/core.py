@@ -219,9 +219,11 @@ def fit(
         optimizer: override the recipe's optimizer (`adam`, `adamw`, `sgd`, `rmsprop`).
         validation: fraction of the training split held out for validation each epoch.
         seed: seeds the weights, the validation carve, the data order and augmentation.
-        data_dir: folder of local dataset files (default `$ZOO_DATA_DIR`, then the usual lookup).
+        data_dir: folder of local dataset files (default `$ZOO_DATA_DIR`, then the usual lookup;
+            a resumed run defaults to the folder it started with).
         run_dir: the run folder (default `runs/<model>-<UTC time>`).
-        resume: continue the run in `run_dir` from its last completed epoch.
+        resume: continue the run in `run_dir` from where it stopped; it refuses data whose
+            split sizes differ from those the run started with.
         top_k: the k of each top-k accuracy metric (classifiers).
         steps: cap on steps per epoch (and on validation and test steps), for smoke runs.
         jit_compile: XLA compilation on TensorFlow: `"auto"` (the card's choice, measured
@@ -259,6 +261,8 @@ def fit(
                  "seed": seed, "top_k": top_k, "mixed_precision": mixed_precision,
                  "options": _options_dict(options) or None, "source": source}
         _check_resume_args(settings, given)
+        if data_dir is None and config.get("data_dir"):  # the folder the run started with
+            data_dir = config["data_dir"]
         user_model = model if isinstance(model, keras.Model) else None
     else:
         settings, user_model = _resolve(model, dataset, epochs, batch_size, learning_rate,
@@ -440,6 +444,14 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         steps_per_epoch = min(steps_per_epoch, settings.steps)
     state = runs.read_json(run_dir / runs.STATE) if (run_dir / runs.STATE).exists() else {}
     start = int(state.get("epochs_done", 0))
+    counts = {k: len(v[0]) for k, v in splits.items()}
+    if config is not None and config.get("data") and config["data"] != counts:
+        def listed(c):
+            return ", ".join(f"{k} {v:,}" for k, v in c.items())
+
+        raise ZooError(f"cannot resume {run_dir}: its data changed since the run started "
+                       f"({listed(config['data'])} then, {listed(counts)} now); restore the "
+                       f"data it used (data_dir {config.get('data_dir')}) or start a new run")
     if config is None:
         config = {**{k: v for k, v in dataclasses.asdict(settings).items()},
                   "data_dir": None if data_dir is None else str(data_dir),

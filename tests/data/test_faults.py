@@ -302,3 +302,11 @@ def test_a_python_without_tar_filters_refuses_to_extract(tmp_path, monkeypatch):
     with pytest.raises(zoo.ZooError, match=r"cannot be extracted safely; use Python 3\.11\.4"):
         archive.extract(path, tmp_path / "cache" / "extracted")
     assert not (tmp_path / "cache" / "extracted").exists()
+
+
+def test_aclimdb_review_that_is_not_utf8(tmp_path):
+    root = writers.write_aclimdb(tmp_path / "aclImdb")
+    review = next((root / "train" / "pos").iterdir())
+    review.write_bytes(b"\xff\xfe not \x80 text")
+    message = read_error("imdb", tmp_path)
+    assert str(review) in message and "cannot read review" in message

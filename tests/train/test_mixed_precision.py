@@ -66,3 +66,12 @@ def test_float16_runs_keep_the_loss_scale_in_their_checkpoints(tmp_path, float16
     scale = float(keras.ops.convert_to_numpy(model.optimizer.dynamic_scale))
     assert scale >= 1.0 and np.log2(scale) == int(np.log2(scale))  # a power of two, saved
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3
+
+
+def test_a_users_float32_model_is_not_silently_trained_in_float32(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    with pytest.raises(zoo.ZooError, match="cannot change a model already built in float32"):
+        zoo.train.fit(model, "mnist", mixed_precision=True, run_dir=tmp_path / "run",
+                      source="synthetic", verbose=0)
+    assert not (tmp_path / "run").exists()

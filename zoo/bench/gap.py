@@ -1,10 +1,10 @@
 """Where the zoo's training time goes, relative to plain Keras: one ingredient at a time.
 
-    python -m zoo.bench.gap MODEL [MODEL ...] [--steps N] [--windows W] [--rounds R]
+    python -m zoo.bench.gap MODEL [MODEL ...] [--steps N] [--rounds R]
 
 Starting from (b), plain `compile` + `fit` as `python -m zoo.bench` measures it, each stage adds
-one thing the zoo's path (c) does differently, in this order, until the last stage is
-`zoo.train.fit` itself:
+one thing the zoo's path (c) does differently, in this order, until the last stage trains as
+`zoo.train.fit` does:
 
 1. `plain`: float32 `tf.data` slices, shuffled and batched; Keras' default loss and accuracy;
    the recipe's optimizer at a constant rate, no weight decay.
@@ -13,29 +13,36 @@ one thing the zoo's path (c) does differently, in this order, until the last sta
 4. `+optimizer`: the recipe's schedule and weight decay.
 5. `+loss/metrics`: the recipe's loss (label smoothing) and the top-5 metric.
 6. `+execution`: the card's `jit_compile` and `steps_per_execution`.
-7. `zoo.train.fit`: the zoo's callbacks (checkpoints, TensorBoard, divergence watch, history).
+7. `+callbacks`: the callbacks `zoo.train.fit` runs during an epoch (divergence watch,
+   pre-emption saver, epoch counter, TensorBoard); its end-of-epoch work (validation,
+   checkpoints) is outside every timed window, as in `python -m zoo.bench`.
 
 Every stage trains the same synthetic data of the model's input shape at the recipe's batch
-size. The machine's speed drifts, so the stages run in `--rounds` rounds, alternating forward
-and backward order, and each stage reports the median of all its timed windows. The table says
-how much each ingredient costs; `benchmarks/NOTES.md` reads it.
+size. This machine's speed drifts by tens of percent from one minute to the next, more than
+most ingredients cost, so the stages are measured side by side: each round trains one epoch
+(the timed window) of every stage in turn, alternating the order, and each stage's cost is the
+median over rounds of its rate divided by `plain`'s rate in the same round.
 """
 
 from __future__ import annotations
 
 import statistics
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 
 import zoo
 from zoo import commands
 from zoo.bench import loops
+from zoo.data import pipeline
 from zoo.recipe import compile_model, make_optimizer
+from zoo.train import callbacks
 
 STAGES = ("plain", "+pipeline", "+augment", "+optimizer", "+loss/metrics", "+execution",
-          "zoo.train.fit")
+          "+callbacks")
 
 
 def _plain_optimizer(recipe):
@@ -53,61 +60,68 @@ def _compile_plain(model, task, optimizer):
         model.compile(optimizer)
 
 
-def stage_seconds(name: str, stage: str, x, y, batch_size: int, windows: int) -> list[float]:
-    """Seconds per epoch (the first one warm-up) of `name` trained as `stage` describes."""
+def build_stage(name: str, stage: str, x, y, batch_size: int, folder: str):
+    """`(model, dataset, callbacks)` of `name` trained as `stage` describes."""
     card = zoo.card(name)
     recipe = card.recipe
     index = STAGES.index(stage)
-    if stage == "zoo.train.fit":
-        return loops.zoo_fit(name, len(x), batch_size, windows)
+    steps = len(x) // batch_size
     model = zoo.get(name, compile=False)
     if index < STAGES.index("+loss/metrics"):
-        optimizer = (make_optimizer(recipe, len(x) // batch_size)
-                     if stage == "+optimizer" else _plain_optimizer(recipe))
+        optimizer = (make_optimizer(recipe, steps) if index >= STAGES.index("+optimizer")
+                     else _plain_optimizer(recipe))
         _compile_plain(model, card.task, optimizer)
     else:
-        execution = ({} if stage == "+execution"
+        execution = ({} if index >= STAGES.index("+execution")
                      else {"jit_compile": False, "steps_per_execution": 1})
-        compile_model(model, card.task, recipe, steps_per_epoch=len(x) // batch_size,
-                      **execution)
+        compile_model(model, card.task, recipe, steps_per_epoch=steps, **execution)
     if stage == "plain":
-        clock = loops.EpochClock()
-        model.fit(loops._tf_dataset(x, y, batch_size), epochs=windows + 1, callbacks=[clock],
-                  verbose=0)
-        return clock.seconds
-    augment = recipe.augment and index >= STAGES.index("+augment")
-    return loops.fit_seconds(model, x, y, batch_size, windows + 1, augment)
+        ds = loops._tf_dataset(x, y, batch_size)
+    else:
+        ds = pipeline.dataset(x, y, batch_size, shuffle=True,
+                              augment=recipe.augment and index >= STAGES.index("+augment"))
+    extra = []
+    if stage == "+callbacks":
+        extra = [callbacks.EpochCounter(0), callbacks.DivergenceWatch(),
+                 callbacks.Preemption(Path(folder), {}),
+                 keras.callbacks.TensorBoard(log_dir=f"{folder}/tensorboard")]
+    return model, ds, extra
 
 
-def measure(name: str, steps: int, windows: int, rounds: int,
-            log: Callable[[str], None] = lambda _: None) -> dict[str, float]:
-    """Samples per second of each stage: the median over all rounds' timed windows."""
+def measure(name: str, steps: int, rounds: int,
+            log: Callable[[str], None] = lambda _: None) -> dict[str, dict[str, float]]:
+    """Per stage: `rate` (median samples/s) and `vs_plain` (median ratio to plain, per round)."""
     batch = zoo.card(name).recipe.batch_size
     x, y = loops.data(name, steps * batch)
-    windows_by_stage: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    for round_ in range(rounds):
-        order = STAGES if round_ % 2 == 0 else tuple(reversed(STAGES))
-        for stage in order:
-            seconds = stage_seconds(name, stage, x, y, batch, windows)[1:]
-            windows_by_stage[stage].extend(seconds)
-            log(f"{name} round {round_ + 1} {stage}: "
-                f"{steps * batch / statistics.median(seconds):,.0f} samples/s")
-    return {stage: steps * batch / statistics.median(values)
-            for stage, values in windows_by_stage.items()}
+    samples = steps * batch
+    with tempfile.TemporaryDirectory() as folder:
+        built = {stage: build_stage(name, stage, x, y, batch, folder) for stage in STAGES}
+        for model, ds, extra in built.values():  # warm-up: tracing, compilation
+            model.fit(ds, epochs=1, callbacks=extra, verbose=0)
+        rates: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        for round_ in range(rounds):
+            order = STAGES if round_ % 2 == 0 else tuple(reversed(STAGES))
+            for stage in order:
+                model, ds, extra = built[stage]
+                clock = loops.EpochClock()
+                model.fit(ds, epochs=1, callbacks=[*extra, clock], verbose=0)
+                rates[stage].append(samples / clock.seconds[0])
+            log(f"{name} round {round_ + 1}: " + ", ".join(
+                f"{stage} {rates[stage][-1]:,.0f}" for stage in STAGES))
+    return {stage: {"rate": statistics.median(values),
+                    "vs_plain": statistics.median(v / p for v, p in zip(values, rates["plain"],
+                                                                         strict=True))}
+            for stage, values in rates.items()}
 
 
-def table(results: dict[str, dict[str, float]]) -> str:
-    """Markdown: one row per model and stage, with its rate relative to the stage before."""
-    lines = ["| model | stage | samples/s | vs previous stage | vs plain |",
-             "|---|---|---:|---:|---:|"]
-    for name, rates in results.items():
-        previous = None
+def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Markdown: one row per model and stage, its rate and its cost relative to plain Keras."""
+    lines = ["| model | stage | samples/s (median) | vs plain, same round (median) |",
+             "|---|---|---:|---:|"]
+    for name, stages in results.items():
         for stage in STAGES:
-            value = rates[stage]
-            step = "" if previous is None else f"{value / previous:.2f}x"
-            lines.append(f"| {name} | {stage} | {value:,.0f} | {step} | "
-                         f"{value / rates['plain']:.2f}x |")
-            previous = value
+            lines.append(f"| {name} | {stage} | {stages[stage]['rate']:,.0f} | "
+                         f"{stages[stage]['vs_plain']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -117,15 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", type=commands.model_name,
                         help="registered model names")
     parser.add_argument("--steps", type=commands.count, default=16,
-                        help="batches per timed window")
-    parser.add_argument("--windows", type=commands.count, default=3,
-                        help="timed windows per stage")
-    parser.add_argument("--rounds", type=commands.count, default=2,
-                        help="passes over the stages, alternating their order")
+                        help="batches per timed window (one epoch)")
+    parser.add_argument("--rounds", type=commands.count, default=8,
+                        help="rounds of one window per stage, alternating their order")
     args = parser.parse_args(argv)
     results = {}
     for name in args.models:
-        results[name] = measure(name, args.steps, args.windows, args.rounds,
+        results[name] = measure(name, args.steps, args.rounds,
                                 log=lambda line: print(line, file=sys.stderr, flush=True))
     print(table(results))
     return 0

@@ -353,7 +353,12 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
                                  open_max=True),
         top_k=tuple(checks.integer("top_k", k) for k in top_k),
         steps=None if steps is None else checks.integer("steps", steps),
-        mixed_precision=bool(mixed_precision), source=source)
+        mixed_precision=checks.flag("mixed_precision", mixed_precision), source=source)
+    policy = getattr(getattr(user_model, "dtype_policy", None), "name", "float32")
+    if user_model is not None and settings.mixed_precision and not policy.startswith("mixed"):
+        raise ZooError(f"mixed_precision=True cannot change a model already built in {policy}: "
+                       "build it after keras.mixed_precision.set_global_policy("
+                       f"{mixed_policy()!r}), or pass a registered model's name")
     return settings, user_model
 
 

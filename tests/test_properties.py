@@ -146,6 +146,7 @@ def test_train_cli_exits_2_with_one_line(no_training, capsys, data):
     argv = data.draw(st.lists(st.one_of(st.sampled_from(FLAGS), st.sampled_from(TOKENS),
                                         st.sampled_from(["mnist_mlp", "vgg13", "nope"])),
                               max_size=6))
+    home = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # a run folder it may create lands here
         CASES["python -m zoo.train"] += 1
@@ -155,6 +156,8 @@ def test_train_cli_exits_2_with_one_line(no_training, capsys, data):
             code = 0
         except SystemExit as exit_:
             code = exit_.code
+        finally:
+            os.chdir(home)  # before the folder goes
         _, err = capsys.readouterr()
         _one_line_or_ok(code, err)
 

@@ -11,7 +11,7 @@ import numpy as np
 from zoo.errors import ZooError, unknown
 
 SIZE_MAX = 1 << 20  # a layer width, filter count, class count or latent size beyond any sane model
-SEED_MAX = (1 << 63) - 1  # seeds become int64 tensors
+SEED_MAX = (1 << 32) - 1  # what numpy (and so keras.utils.set_random_seed) accepts
 
 
 def integer(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:

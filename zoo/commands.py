@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from zoo.errors import ZooError
+from zoo.train.callbacks import TrainingInterrupted
 
 COUNT_MAX = 1 << 31  # batches, steps, epochs, windows: beyond this a typo, not a plan
 AMOUNT_MAX = 1e6  # seconds or minutes of a measurement or a training budget
@@ -53,8 +54,8 @@ def count(text: str) -> int:
 
 
 def seed(text: str) -> int:
-    """An argparse type: a seed, a whole number from 0 to 2**63 - 1."""
-    return _whole(text, 0, (1 << 63) - 1, "a seed")
+    """An argparse type: a seed, a whole number from 0 to 2**32 - 1."""
+    return _whole(text, 0, (1 << 32) - 1, "a seed")
 
 
 def positive(text: str) -> float:
@@ -104,6 +105,9 @@ def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
         except ZooError as err:
             print(f"error: {one_line(err)}", file=sys.stderr)
             return 2
+        except TrainingInterrupted as stop:  # SIGINT or SIGTERM, after saving the run
+            print(stop, file=sys.stderr)
+            return 128 + stop.signum
         except OSError as err:
             print(one_line(f"error: {err.strerror or err}"
                            + (f": {err.filename}" if err.filename else "")), file=sys.stderr)

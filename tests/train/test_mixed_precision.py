@@ -68,7 +68,7 @@ def test_float16_runs_keep_the_loss_scale_in_their_checkpoints(tmp_path, float16
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3
 
 
-def test_a_users_float32_model_is_not_silently_trained_in_float32(tmp_path):
+def test_a_users_float32_model_is_refused_for_mixed_precision(tmp_path):
     inputs = keras.Input((28, 28, 1))
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     with pytest.raises(zoo.ZooError, match="cannot change a model already built in float32"):

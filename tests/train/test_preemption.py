@@ -12,7 +12,6 @@ import pytest
 
 import zoo
 from zoo.recipe import execution_settings
-from zoo.train import callbacks
 
 # mnist_mlp runs 32 steps per execution: batch 8 on 1,800 training examples gives 225 batches an
 # epoch, so a signal lands between executions, mid-epoch, and is acted on at the next one's end.
@@ -66,7 +65,7 @@ def _same_run(run_dir, reference) -> None:
     assert len(state["history"]) == len(expected["history"])
     for got, want in zip(state["history"], expected["history"], strict=True):
         assert got == pytest.approx(want, rel=1e-6)
-    assert not (run_dir / callbacks.Preemption.FILE).exists()
+    assert not list((run_dir / "checkpoints").glob("interrupted-*.keras"))
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert metrics == pytest.approx(reference.test_metrics, rel=1e-6)
 
@@ -89,7 +88,8 @@ def test_signal_saves_and_the_resumed_run_matches(tmp_path, reference, signum, e
     else:
         assert state["epochs_done"] == saved[0] - 1
         assert state["interrupted"]["batches_done"] == saved[1]
-        assert (run_dir / callbacks.Preemption.FILE).is_file()
+        assert [p.name for p in (run_dir / "checkpoints").glob("interrupted-*.keras")] == \
+            [f"interrupted-e{saved[0]:04d}-b{saved[1]:06d}.keras"]
     zoo.train.fit(run_dir=run_dir, resume=True, verbose=0)
     _same_run(run_dir, reference)
 

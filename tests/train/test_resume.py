@@ -73,7 +73,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, uninterrupted, sig
     run = tmp_path / "run"
     process = spawn(*ARGS, *data_args(), "--run-dir", str(run))
     wait_for_epoch(run, 1, process)
-    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    time.sleep(random.Random(seed).uniform(0.0, 0.5))  # into epoch 2 or 3 of 6
     process.send_signal(sig)
     _, err = process.communicate(timeout=120)
     if sig == signal.SIGKILL:
@@ -100,8 +100,10 @@ def test_a_second_process_on_the_same_run_folder_is_refused(tmp_path):
     first = spawn(*ARGS, *data_args(), "--run-dir", str(run))
     try:
         wait_for_epoch(run, 1, first)
+        first.send_signal(signal.SIGSTOP)  # paused, the lock held, until the second is done
         second = spawn("--resume", str(run), *data_args())
         _, err = second.communicate(timeout=300)
+        first.send_signal(signal.SIGCONT)
         assert second.returncode == 2, err[-2000:]
         last = err.strip().splitlines()[-1]  # before it: TensorFlow's start-up log lines
         assert last.startswith(f"error: run folder {run} is in use by pid {first.pid}")

@@ -201,13 +201,13 @@ class Preemption(keras.callbacks.Callback):
     Cluster schedulers send SIGTERM some seconds before they kill a job. The signal only sets a
     flag; at the end of the batch being trained (or of the epoch, once its checkpoint is saved)
     the callback writes the weights, the optimizer, the metrics so far and the random seed
-    states to `checkpoints/interrupted.keras` and `state.json`, so the resumed run skips the
-    batches already trained and ends exactly as an uninterrupted one. A second Ctrl-C stops at
-    once (Python's `KeyboardInterrupt`, keeping the last finished epoch). Put it after the
-    `RunRecorder` in the callback list.
+    states to `checkpoints/interrupted-e<epoch>-b<batch>.keras` and `state.json`, so the
+    resumed run skips the batches already trained and ends exactly as an uninterrupted one. A
+    second Ctrl-C stops at once (Python's `KeyboardInterrupt`, keeping the last finished epoch).
+    Put it after the `RunRecorder` in the callback list.
     """
 
-    FILE = "checkpoints/interrupted.keras"
+    PATTERN = "checkpoints/interrupted-e{epoch:04d}-b{batch:06d}.keras"
 
     def __init__(self, run_dir: Path, state: dict[str, Any], first_batch: int = 0) -> None:
         super().__init__()
@@ -226,18 +226,26 @@ class Preemption(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.signum is None or batch + 1 >= self.params.get("steps", math.inf):
+        if self.signum is None or batch + 1 >= (self.params.get("steps") or math.inf):
             return  # the epoch's last batch: on_epoch_end stops once its checkpoint is saved
+        if self.model.stop_training or not finite(logs):
+            return  # a diverged batch: the divergence watch stops the run, nothing is saved
         done = self.first_batch + batch + 1
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()  # JAX keeps the training state outside the model
         randomness = random_state(self.model)  # before saving, which may draw from it
-        save_keras(self.model, self.run_dir / self.FILE)
+        # A new file for every save, named in state.json only once whole: a process killed
+        # during a second save leaves the first one and the state that describes it.
+        name = self.PATTERN.format(epoch=self.epoch + 1, batch=done)
+        save_keras(self.model, self.run_dir / name)
+        previous = (self.state.get("interrupted") or {}).get("checkpoint")
         self.state["interrupted"] = {
-            "epoch": self.epoch + 1, "batches_done": done, "checkpoint": self.FILE, **randomness,
+            "epoch": self.epoch + 1, "batches_done": done, "checkpoint": name, **randomness,
             "metrics": [np.asarray(keras.ops.convert_to_numpy(v)).tolist()
                         for v in self.model.metrics_variables]}
         write_json(self.run_dir / runs.STATE, self.state)
+        if previous and previous != name:
+            (self.run_dir / previous).unlink(missing_ok=True)
         raise TrainingInterrupted(self.signum, self.run_dir, self.epoch + 1, done)
 
     def on_epoch_end(self, epoch, logs=None) -> None:

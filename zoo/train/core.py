@@ -268,6 +268,8 @@ def fit(
         settings, user_model = _resolve(model, dataset, epochs, batch_size, learning_rate,
                                         optimizer, validation, seed, top_k, steps, jit_compile,
                                         mixed_precision, options, source)
+        if isinstance(run_dir, str) and not run_dir.strip():
+            raise ZooError("run_dir must name a folder, got an empty string")
         run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(settings.model)
         _refuse_used(run_dir)  # checked again under the lock, against a run started meanwhile
         config = None
@@ -449,6 +451,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         steps_per_epoch = min(steps_per_epoch, settings.steps)
     state = runs.read_json(run_dir / runs.STATE) if (run_dir / runs.STATE).exists() else {}
     start = int(state.get("epochs_done", 0))
+    if state.get("interrupted"):  # the epoch a signal stopped (a diverged one is not recorded)
+        start = int(state["interrupted"]["epoch"]) - 1
     counts = {k: len(v[0]) for k, v in splits.items()}
     if config is not None and config.get("data") and config["data"] != counts:
         def listed(c):
@@ -459,7 +463,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
                        f"data it used (data_dir {config.get('data_dir')}) or start a new run")
     if config is None:
         config = {**{k: v for k, v in dataclasses.asdict(settings).items()},
-                  "data_dir": None if data_dir is None else str(data_dir),
+                  "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                   "data": {k: len(v[0]) for k, v in splits.items()},
                   "precision": mixed_policy() if settings.mixed_precision else "float32",
                   "distribute": spread.describe(), "environment": _environment()}

@@ -117,3 +117,33 @@ def test_ignored_signal_stays_ignored(tmp_path):
         assert result.test_metrics and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@keras.saving.register_keras_serializable(package="zoo_tests")
+class LargestLogit(keras.metrics.Metric):
+    """A metric that keeps a maximum, not a running sum: it cannot be resumed mid-epoch."""
+
+    def __init__(self, name="largest_logit", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.largest = self.add_variable(shape=(), initializer="zeros", name="largest")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.largest.assign(keras.ops.maximum(self.largest, keras.ops.max(y_pred)))
+
+    def result(self):
+        return self.largest
+
+
+def test_a_model_whose_metrics_cannot_resume_mid_epoch_stops_at_the_epoch_end(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10)(x), name="with_largest")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                           LargestLogit()])
+    with pytest.raises(zoo.train.TrainingInterrupted) as stop:
+        zoo.train.fit(model, "mnist", epochs=2, batch_size=8, source="synthetic:2000",
+                      run_dir=tmp_path / "run", verbose=0,
+                      callbacks=[SignalAt(signal.SIGTERM, 1, 1)])
+    assert (stop.value.epoch, stop.value.batch) == (1, None)
+    assert "interrupted" not in json.loads((tmp_path / "run" / "state.json").read_text())

@@ -230,6 +230,8 @@ class Preemption(keras.callbacks.Callback):
             return  # the epoch's last batch: on_epoch_end stops once its checkpoint is saved
         if self.model.stop_training or not finite(logs):
             return  # a diverged batch: the divergence watch stops the run, nothing is saved
+        if not running_sums(self.model):
+            return  # its metrics could not be resumed mid-epoch: stop at the epoch's end
         done = self.first_batch + batch + 1
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()  # JAX keeps the training state outside the model
@@ -293,8 +295,7 @@ class ResumeState(keras.callbacks.Callback):
         if self.values is None:
             return
         values, self.values = self.values, None
-        additive = (keras.metrics.Mean, keras.metrics.Sum)
-        if not all(isinstance(m, additive) or not m.variables for m in _flat_metrics(self.model)):
+        if not running_sums(self.model):
             raise ZooError("cannot resume mid-epoch: a metric of this model is not a running sum")
         variables = self.model.metrics_variables
         if len(variables) != len(values):
@@ -302,6 +303,12 @@ class ResumeState(keras.callbacks.Callback):
                            f"values, the model has {len(variables)}")
         for variable, value in zip(variables, values, strict=True):
             variable.assign(keras.ops.convert_to_numpy(variable) + np.asarray(value, variable.dtype))
+
+
+def running_sums(model: keras.Model) -> bool:
+    """Whether every metric of `model` is a running sum (a mean's total and count, a sum)."""
+    additive = (keras.metrics.Mean, keras.metrics.Sum)
+    return all(isinstance(m, additive) or not m.variables for m in _flat_metrics(model))
 
 
 def _flat_metrics(model: keras.Model) -> list:

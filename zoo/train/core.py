@@ -582,7 +582,7 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                 model.fit(train_ds(skip), epochs=start + 1, initial_epoch=start,
                           callbacks=callback_list, **fit_args)
                 start += 1
-            if start < recipe.epochs and watch.where is None:
+            if start < recipe.epochs and watch.where is None and not model.stop_training:
                 model.fit(train_ds(), epochs=recipe.epochs, initial_epoch=start,
                           callbacks=callback_list, **fit_args)
         if watch.where is not None:

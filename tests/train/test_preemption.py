@@ -128,10 +128,11 @@ class LargestLogit(keras.metrics.Metric):
         self.largest = self.add_variable(shape=(), initializer="zeros", name="largest")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        self.largest.assign(keras.ops.maximum(self.largest, keras.ops.max(y_pred)))
+        largest = keras.ops.convert_to_tensor(self.largest)
+        self.largest.assign(keras.ops.maximum(largest, keras.ops.max(y_pred)))
 
     def result(self):
-        return self.largest
+        return keras.ops.convert_to_tensor(self.largest)
 
 
 def test_a_model_whose_metrics_cannot_resume_mid_epoch_stops_at_the_epoch_end(tmp_path):

@@ -53,6 +53,15 @@ class SignalAt(keras.callbacks.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+@pytest.fixture(autouse=True)
+def _sigint_as_on_a_terminal():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, however the tests were started (a
+    shell's background job, CI's among them, starts with SIGINT ignored, and stays so)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     return zoo.train.fit(**ARGS, run_dir=tmp_path_factory.mktemp("reference") / "run")

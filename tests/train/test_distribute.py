@@ -1,13 +1,17 @@
 """Training past one device: a two-replica run matches a one-replica run, on TensorFlow
-(MirroredStrategy over two logical CPUs) and JAX (DataParallel over two host devices)."""
+(MirroredStrategy over two logical CPUs; MultiWorkerMirroredStrategy over two worker processes
+on loopback ports) and JAX (DataParallel over two host devices)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -68,41 +72,127 @@ def test_two_replicas_match_one(backend, tmp_path):
 @pytest.mark.parametrize(("distribute", "message"), [
     ("ring", r"distribute must be one of mirrored, multiworker, data_parallel or None"),
     ("data_parallel", r"'data_parallel' is keras.distribution on JAX; on the tensorflow"),
-    ("multiworker", r"refused: Keras 3's fit does not run under .*MultiWorkerMirrored.*20585"),
+    ("multiworker", r"distribute='multiworker' needs TF_CONFIG"),
 ])
-def test_unavailable_strategies_are_clear_errors(distribute, message, tmp_path):
+def test_unavailable_strategies_are_clear_errors(distribute, message, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(zoo.ZooError, match=message):
         zoo.train.fit("mnist_mlp", epochs=1, steps=1, run_dir=tmp_path / "run",
                       source="synthetic", verbose=0, distribute=distribute)
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow
-def test_multiworker_workers_exit_with_the_reason_and_write_nothing(tmp_path):
-    """Two workers on loopback ports with TF_CONFIG: both refuse, one line, exit 2."""
+def _free_ports(count: int) -> list[int]:
     import socket
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
             s.bind(("localhost", 0))
-            ports.append(s.getsockname()[1])
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _workers(folder: Path, *args: str, count: int = 2) -> list[subprocess.Popen]:
+    """`count` workers of `python -m zoo.train --distribute multiworker ARGS` on loopback ports,
+    each told its place by TF_CONFIG, started in `folder` with their own TMPDIR there."""
+    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(count)]}
+    (folder / "tmp").mkdir(exist_ok=True)
     workers = []
-    for index in range(2):
-        env = {**os.environ, "PYTHONPATH": str(ROOT),
+    for index in range(count):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(folder / "tmp"),
                "TF_CONFIG": json.dumps({"cluster": cluster,
                                         "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(
-            [sys.executable, "-m", "zoo.train", "mnist_mlp", "--distribute", "multiworker",
-             "--synthetic", "--epochs", "1", "--run-dir", "run"], cwd=tmp_path, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for worker in workers:
-        _, err = worker.communicate(timeout=300)
-        assert worker.returncode == 2 and "Traceback" not in err
-        assert err.strip().splitlines()[-1].startswith("error: distribute='multiworker' is "
-                                                       "refused")
-    assert not (tmp_path / "run").exists()
+            [sys.executable, "-m", "zoo.train", "--distribute", "multiworker", *args],
+            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return workers
+
+
+def _finish(process: subprocess.Popen) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    return process.returncode, out, err
+
+
+def _one_process(folder: Path, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "zoo.train", *args], cwd=folder,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _same_training(run: Path, one: Path) -> None:
+    """The two-worker run's weights and test metrics are the one-process run's."""
+    for got, want in zip(zoo.train.load(run / "last.keras").get_weights(),
+                         zoo.train.load(one / "last.keras").get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    got, want = (json.loads((r / "metrics.json").read_text())["test"] for r in (run, one))
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+
+
+# 240 synthetic examples: 216 to train, 24 to validate, 60 to test, all even: none is left out
+# over two workers, so a one-process run sees the same data.
+MULTIWORKER = ("mnist_mlp", "--synthetic", "--synthetic-examples", "240", "--batch-size", "32",
+               "--verbose", "2")
+
+
+@pytest.mark.slow
+def test_two_workers_train_as_one_process_does_and_only_the_chief_writes(tmp_path):
+    """Two workers on loopback ports (TF_CONFIG), MultiWorkerMirroredStrategy: the weights and
+    test metrics of one process's run, one run folder (the chief's), nothing left elsewhere."""
+    args = (*MULTIWORKER, "--epochs", "2", "--steps", "4")
+    workers = _workers(tmp_path, *args, "--run-dir", "run")
+    _one_process(tmp_path, *args, "--run-dir", "one")
+    finished = [_finish(w) for w in workers]
+    for code, _, err in finished:
+        assert code == 0, err[-3000:]
+    tested = [out.strip().splitlines()[-1].split(" (")[0] for _, out, _ in finished]
+    assert tested[0] == tested[1] and tested[0].startswith("zoo.train: test accuracy")
+    assert "the chief (worker:0) writes the run folder run" in finished[1][1]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["distribute"] == {"strategy": "multiworker", "replicas": 2,
+                                    "devices": ["worker:0", "worker:1"], "task": "worker:0"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "run", "tmp"]
+    assert not list((tmp_path / "tmp").iterdir())  # the other worker's folder is gone
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "one" / "checkpoints").iterdir())
+    _same_training(tmp_path / "run", tmp_path / "one")
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_worker_stops_every_worker_after_the_same_epoch(tmp_path):
+    """SIGTERM to the worker that is not the chief: both stop after the same epoch's checkpoint
+    (exit 143), and resumed, they end as an uninterrupted run does."""
+    args = (*MULTIWORKER, "--epochs", "4", "--steps", "30")
+    workers = _workers(tmp_path, *args, "--run-dir", "run")
+    state = tmp_path / "run" / "state.json"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and workers[1].poll() is None:
+        if state.exists() and json.loads(state.read_text()).get("epochs_done", 0) >= 1:
+            break
+        time.sleep(0.05)
+    workers[1].send_signal(signal.SIGTERM)
+    finished = [_finish(w) for w in workers]
+    for code, _, err in finished:
+        assert code == 128 + signal.SIGTERM, err[-3000:]
+    lines = [err.strip().splitlines()[-1] for _, _, err in finished]
+    epochs = {int(re.search(r"stopped by SIGTERM after epoch (\d+)", line)[1]) for line in lines}
+    assert len(epochs) == 1, lines  # the same epoch on both
+    stopped = epochs.pop()
+    assert 1 <= stopped < 4 and json.loads(state.read_text())["epochs_done"] == stopped
+    assert all("--resume run" in line for line in lines), lines
+    resumed = _workers(tmp_path, "--resume", "run")
+    _one_process(tmp_path, *args, "--run-dir", "one")
+    for code, _, err in (_finish(w) for w in resumed):
+        assert code == 0, err[-3000:]
+    assert json.loads(state.read_text())["epochs_done"] == 4
+    _same_training(tmp_path / "run", tmp_path / "one")
 
 
 def test_a_batch_that_cannot_split_evenly_is_refused_before_anything_is_written(tmp_path):

@@ -205,14 +205,20 @@ class Preemption(keras.callbacks.Callback):
     resumed run skips the batches already trained and ends exactly as an uninterrupted one. A
     second Ctrl-C stops at once (Python's `KeyboardInterrupt`, keeping the last finished epoch).
     Put it after the `RunRecorder` in the callback list.
+
+    With `agree` (multi-worker runs: `agree(flag)` is True if any worker's flag is, a
+    collective every worker calls), the stop waits for the end of the epoch, where the workers
+    agree on it, so that all of them stop after the same checkpoint.
     """
 
     PATTERN = "checkpoints/interrupted-e{epoch:04d}-b{batch:06d}.keras"
 
-    def __init__(self, run_dir: Path, state: dict[str, Any], first_batch: int = 0) -> None:
+    def __init__(self, run_dir: Path, state: dict[str, Any], first_batch: int = 0,
+                 agree: Callable[[bool], bool] | None = None) -> None:
         super().__init__()
         self.run_dir, self.state = run_dir, state
         self.first_batch = first_batch  # batches of the current epoch trained before this fit
+        self.agree = agree
         self.signum: int | None = None
         self.epoch = 0
 
@@ -226,6 +232,8 @@ class Preemption(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
+        if self.agree is not None:
+            return  # several workers: they agree on a stop at the epoch's end
         if self.signum is None or batch + 1 >= (self.params.get("steps") or math.inf):
             return  # the epoch's last batch: on_epoch_end stops once its checkpoint is saved
         if self.model.stop_training or not finite(logs):
@@ -252,8 +260,11 @@ class Preemption(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.first_batch = 0
-        if self.signum is not None and self.state.get("epochs_done") == epoch + 1:
-            raise TrainingInterrupted(self.signum, self.run_dir, epoch + 1, None)
+        stop = self.signum is not None
+        if self.agree is not None:
+            stop = self.agree(stop)  # every worker calls it, signalled or not
+        if stop and self.state.get("epochs_done") == epoch + 1:
+            raise TrainingInterrupted(self.signum or signal.SIGTERM, self.run_dir, epoch + 1, None)
 
 
 class ResumeState(keras.callbacks.Callback):

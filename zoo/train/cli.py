@@ -84,9 +84,10 @@ def parser() -> argparse.ArgumentParser:
                    help="a builder option of the model, e.g. num_classes=10 (repeatable)")
     p.add_argument("--distribute", choices=("mirrored", "multiworker", "data_parallel"),
                    help="train past one device: mirrored (TensorFlow, this host's GPUs), "
-                        "data_parallel (JAX, every local device); multiworker is refused, "
-                        "with the reason (Keras 3 cannot fit under it). --batch-size is the "
-                        "global batch (default: one device)")
+                        "multiworker (TensorFlow, the hosts TF_CONFIG names: run the same "
+                        "command on each; the chief writes the run folder), data_parallel "
+                        "(JAX, every local device). --batch-size is the global batch "
+                        "(default: one device)")
     p.add_argument("--synthetic", action="store_true",
                    help="train on random data of the dataset's shapes (a smoke test)")
     p.add_argument("--synthetic-examples", type=int, metavar="N",

@@ -8,8 +8,10 @@ import datetime as dt
 import inspect
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -238,8 +240,9 @@ def fit(
             shapes; for smoke runs and benchmarks; `"synthetic:N"` for N training examples).
         callbacks: extra Keras callbacks, called after the zoo's own.
         distribute: train past one device: `"mirrored"` (TensorFlow, this host's GPUs, or
-            its logical CPU devices without GPUs), `"data_parallel"` (JAX, every local
-            device), or None. `"multiworker"` is refused with the reason
+            its logical CPU devices without GPUs), `"multiworker"` (TensorFlow, the hosts
+            `TF_CONFIG` names; every worker runs the same call and the chief writes
+            `run_dir`), `"data_parallel"` (JAX, every local device), or None
             (`zoo.train.distribute`). The batch size is the global batch.
 
     Returns:
@@ -271,7 +274,8 @@ def fit(
         if isinstance(run_dir, str) and not run_dir.strip():
             raise ZooError("run_dir must name a folder, got an empty string")
         run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(settings.model)
-        _refuse_used(run_dir)  # checked again under the lock, against a run started meanwhile
+        if spread.chief:  # the other workers of a multi-worker run write elsewhere
+            _refuse_used(run_dir)  # checked again under the lock, against a run started meanwhile
         config = None
     if settings.recipe.batch_size % spread.batch_multiple:  # before anything is written
         raise ZooError(f"batch_size {settings.recipe.batch_size} must be a multiple of "
@@ -281,6 +285,9 @@ def fit(
                        "scope: pass a registered model's name, not a keras.Model built outside")
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
         "verbose", verbose, minimum=0, maximum=2)
+    if not spread.chief:
+        return _run_as_worker(settings, user_model, run_dir, config, data_dir, verbose,
+                              list(callbacks), spread)
     with runs.locked(run_dir):
         if config is None:
             _refuse_used(run_dir)
@@ -288,6 +295,37 @@ def fit(
             log.info("removed %s, left half-written by an interrupted run", path)
         return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks),
                     spread)
+
+
+def _run_as_worker(settings, user_model, run_dir: Path, config, data_dir, verbose,
+                   extra_callbacks, spread: distribution.Distribution) -> TrainResult:
+    """A multi-worker run on a worker other than the chief: the same steps (each is a collective
+    the chief waits for), with the files written to a temporary folder deleted at the end. A
+    resumed run starts from a copy of the chief's run folder, which every worker must see
+    (a shared file system). The result and any interruption name the chief's folder."""
+    own = Path(tempfile.mkdtemp(prefix=f"zoo-{spread.task.replace(':', '')}-"))
+    print(f"zoo.train: {spread.task} of a multi-worker run: the chief ({spread.chief_task}) "
+          f"writes the run folder {run_dir}; this worker writes to {own}, deleted at the end",
+          flush=True)
+    try:
+        if config is not None:
+            for item in run_dir.iterdir():
+                if item.name in (runs.LOCK, "tensorboard"):
+                    continue
+                copy = shutil.copytree if item.is_dir() else shutil.copy2
+                with contextlib.suppress(FileNotFoundError):  # a half-written file the chief
+                    copy(item, own / item.name)               # removed meanwhile
+        try:
+            result = _run(settings, user_model, own, config, data_dir, verbose, extra_callbacks,
+                          spread)
+        except callbacks.TrainingInterrupted as stop:
+            raise callbacks.TrainingInterrupted(stop.signum, run_dir, stop.epoch,
+                                                stop.batch) from None
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+    return dataclasses.replace(
+        result, run_dir=run_dir, last_checkpoint=run_dir / runs.LAST,
+        best_checkpoint=None if result.best_checkpoint is None else run_dir / runs.BEST)
 
 
 def _options_dict(options) -> dict[str, Any]:
@@ -485,7 +523,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
             else:
                 model = _build(settings, user_model, steps_per_epoch)
             history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
-                             extra_callbacks, epoch_counter, spread.batch_multiple)
+                             extra_callbacks, epoch_counter, spread)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -549,9 +587,9 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 
 def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_callbacks,
-           epoch, multiple):
+           epoch, spread: distribution.Distribution):
     """Fit from epoch `start` to the recipe's last, with the run's callbacks."""
-    recipe = settings.recipe
+    recipe, multiple = settings.recipe, spread.batch_multiple
     history = {}
     if start < recipe.epochs:
         def train_ds(start_step=0):
@@ -569,7 +607,7 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                                          _sampler(settings.task, sample_source, settings.seed))
         interrupted = state.get("interrupted")
         skip = interrupted["batches_done"] if interrupted else 0
-        preemption = callbacks.Preemption(run_dir, state, first_batch=skip)
+        preemption = callbacks.Preemption(run_dir, state, first_batch=skip, agree=spread.agree)
         callback_list = [epoch, watch, recorder, preemption,  # TensorBoard on every backend
                          keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
                          *extra_callbacks]

@@ -2,9 +2,15 @@
 
 - `"mirrored"`: `tf.distribute.MirroredStrategy` over this host's GPUs (or, with none, its
   logical CPU devices): one replica per device, gradients all-reduced every step.
-- `"multiworker"`: refused with an explanation. Keras 3's `fit` does not run under
-  `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras#20585): it fails before the
-  first step, so the zoo says so instead of starting the cluster's collectives.
+- `"multiworker"`: `tf.distribute.MultiWorkerMirroredStrategy` over the hosts (workers) that
+  `TF_CONFIG` describes; every worker runs the same command. The chief (the `"chief"` task, or
+  worker 0 without one) writes the run folder; the other workers write theirs to a temporary
+  folder they delete at the end. Keras 3's `fit` fails under this strategy as released
+  (keras-team/keras#20585): it averages the first batch across workers to build the model, and
+  averages scalar metrics along an axis they lack; `_patch_keras` mends both, for this
+  strategy only. A SIGINT or SIGTERM is acted on at the end of an epoch, once every worker
+  agrees, so that all of them stop after the same checkpoint (a worker that stopped alone
+  mid-epoch would leave the others waiting in a collective).
 - `"data_parallel"`: `keras.distribution.DataParallel` on JAX over every local device.
 
 The batch size is the global batch, split evenly over the replicas, so a run's data order and
@@ -16,6 +22,8 @@ linearly with a warm-up, Goyal et al. 2017).
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +43,12 @@ class Distribution:
     replicas: int = 1
     devices: list[str] = field(default_factory=list)
     _scope: Callable[[], Any] = contextlib.nullcontext
+    # Multi-worker runs: which task this process is, whether it writes the run folder, and
+    # how the workers agree on a stop (`agree(flag)` is True if any worker's flag is).
+    task: str | None = None
+    chief: bool = True
+    chief_task: str | None = None
+    agree: Callable[[bool], bool] | None = None
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
@@ -49,7 +63,10 @@ class Distribution:
         return self.replicas
 
     def describe(self) -> dict[str, Any]:
-        return {"strategy": self.name, "replicas": self.replicas, "devices": self.devices}
+        described = {"strategy": self.name, "replicas": self.replicas, "devices": self.devices}
+        if self.task is not None:
+            described["task"] = self.task
+        return described
 
 
 def check(name: str | None) -> str | None:
@@ -63,13 +80,7 @@ def check(name: str | None) -> str | None:
         raise ZooError(f"distribute={name!r} is TensorFlow's tf.distribute; on the {backend} "
                        "backend use 'data_parallel' (JAX) or train on one device")
     if name == "multiworker":
-        raise ZooError(
-            "distribute='multiworker' is refused: Keras 3's fit does not run under "
-            "tf.distribute.MultiWorkerMirroredStrategy (it fails building the model and "
-            "reducing its metrics; keras-team/keras#20585, tensorflow/tensorflow#72388). On "
-            "one host with several GPUs use 'mirrored'; across hosts, the JAX backend's "
-            "'data_parallel' after keras.distribution.initialize() is the Keras 3 route "
-            "(not tested here)")
+        cluster_from_environment()
     if name == "data_parallel" and backend != "jax":
         raise ZooError(f"distribute='data_parallel' is keras.distribution on JAX; on the "
                        f"{backend} backend use 'mirrored' (TensorFlow)")
@@ -94,4 +105,98 @@ def setup(name: str | None) -> Distribution:
         strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
         return Distribution(name, strategy.num_replicas_in_sync, [d.name for d in devices],
                             strategy.scope)
-    raise AssertionError(f"unreachable: {name}")  # check() refused the others
+    return _multiworker()
+
+
+def cluster_from_environment() -> tuple[dict[str, list[str]], str, int]:
+    """The cluster, task type and task index `TF_CONFIG` describes, or a ZooError saying why not."""
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        raise ZooError("distribute='multiworker' needs TF_CONFIG, the cluster and this "
+                       "worker's place in it, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
+                       "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": "
+                       "\"worker\", \"index\": 0}}' (docs/training.md)")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        kind, index = str(task["type"]), int(task["index"])
+        hosts = {str(k): [str(a) for a in v] for k, v in cluster.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ZooError(f"TF_CONFIG must be JSON with 'cluster' (task type -> host:port list) "
+                       f"and 'task' ({{'type': ..., 'index': ...}}): {error!r}") from None
+    if kind not in hosts or not 0 <= index < len(hosts[kind]):
+        raise ZooError(f"TF_CONFIG's task {kind} {index} is not in its cluster "
+                       f"{json.dumps(hosts)}")
+    return hosts, kind, index
+
+
+def _multiworker() -> Distribution:
+    import tensorflow as tf
+
+    hosts, kind, index = cluster_from_environment()
+    _patch_keras()
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except (RuntimeError, ValueError) as error:  # e.g. collectives configured too late
+        raise ZooError(f"cannot start MultiWorkerMirroredStrategy: {error}") from None
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in hosts)
+
+    def agree(flag: bool) -> bool:
+        """Whether any worker's `flag` is set: a sum over every replica (a collective)."""
+        total = strategy.reduce("SUM", tf.constant(1.0 if flag else 0.0), axis=None)
+        return float(total) > 0
+
+    devices = [f"{k}:{i}" for k, addresses in hosts.items() for i in range(len(addresses))]
+    return Distribution("multiworker", strategy.num_replicas_in_sync, devices, strategy.scope,
+                        task=f"{kind}:{index}", chief=chief, agree=agree,
+                        chief_task="chief:0" if "chief" in hosts else "worker:0")
+
+
+_PATCHED = False
+
+
+def _patch_keras() -> None:
+    """Mend Keras 3's TensorFlow trainer under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+
+    Keras builds the model from the first batch averaged over the replicas, a collective that
+    fails on per-replica data; the first local replica's batch has the shapes the build
+    needs. Keras averages each step's metrics over the workers along axis 0, which a scalar
+    metric lacks; the average over every replica (axis None) is what is meant. Both patched
+    functions leave every other strategy to Keras' own code.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    import tensorflow as tf
+
+    try:
+        from keras.src.backend.tensorflow import trainer
+
+        original_reduce = trainer.reduce_per_replica
+        multi_worker = trainer._collective_all_reduce_multi_worker
+        original_build = trainer.TensorFlowTrainer._maybe_symbolic_build
+    except (ImportError, AttributeError) as error:
+        raise ZooError(f"distribute='multiworker' mends Keras internals that Keras "
+                       f"{keras.__version__} does not have ({error}); use Keras 3.8 to 3.15, "
+                       "or 'mirrored' on one host") from None
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and multi_worker(strategy):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None),
+                                         values)
+        return original_reduce(values, strategy, reduction)
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if iterator is None or strategy is None or not multi_worker(strategy):
+            return original_build(self, iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            data_batch = tf.nest.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0], next(it))
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    trainer.reduce_per_replica = reduce_per_replica
+    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    _PATCHED = True

@@ -82,6 +82,64 @@ def test_unavailable_strategies_are_clear_errors(distribute, message, tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
+WORKERS = {"worker": ["localhost:1", "localhost:2"]}
+
+
+@pytest.mark.parametrize(("tf_config", "run_dir", "message"), [
+    ("not json", "run", r"TF_CONFIG must be JSON with 'cluster'"),
+    ({"cluster": WORKERS}, "run", r"TF_CONFIG must be JSON .*'task'"),
+    ({"cluster": WORKERS, "task": {"type": "worker", "index": 2}}, "run",
+     r"task worker 2 is not in its cluster"),
+    ({"cluster": {**WORKERS, "evaluator": ["localhost:3"]},
+      "task": {"type": "evaluator", "index": 0}}, "run", r"'evaluator' has no part"),
+    ({"cluster": WORKERS, "task": {"type": "worker", "index": 0}}, None,
+     r"'multiworker' needs run_dir \(--run-dir\): the same folder on every worker"),
+])
+def test_a_multiworker_run_is_refused_before_it_starts(tf_config, run_dir, message, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", tf_config if isinstance(tf_config, str)
+                       else json.dumps(tf_config))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(zoo.ZooError, match=message):
+        zoo.train.fit("mnist_mlp", epochs=1, steps=1, run_dir=run_dir, source="synthetic",
+                      verbose=0, distribute="multiworker")
+    assert not list(tmp_path.iterdir())
+
+
+def _two_workers(other: list[float]):
+    """A Distribution whose `mean` averages this worker's values with `other`'s."""
+    from zoo.train import distribute
+
+    def mean(mine: list[float]) -> list[float]:
+        return [(a + b) / 2 for a, b in zip(mine, other, strict=True)]
+
+    return distribute.Distribution("multiworker", 2, ["worker:0", "worker:1"], task="worker:0",
+                                   mean=mean)
+
+
+def test_workers_agree_on_the_stop_any_of_them_got():
+    from zoo.train import distribute
+
+    nothing = [0.0] * len(distribute.SIGNALS)
+    term = [float(s == signal.SIGTERM) for s in distribute.SIGNALS]
+    interrupt = [float(s == signal.SIGINT) for s in distribute.SIGNALS]
+    assert _two_workers(nothing).agree(None) is None
+    assert _two_workers(term).agree(None) == signal.SIGTERM  # the other worker was signalled
+    assert _two_workers(interrupt).agree(signal.SIGTERM) == signal.SIGTERM
+    assert _two_workers(interrupt).agree(None) == signal.SIGINT
+    assert distribute.Distribution().agree is None  # one process: nothing to agree
+
+
+def test_workers_with_different_settings_are_refused():
+    import zlib
+
+    same = "settings and data"
+    bits = [float(zlib.crc32(same.encode()) >> i & 1) for i in range(32)]
+    _two_workers(bits).check_same_everywhere(same)
+    with pytest.raises(zoo.ZooError, match=r"the workers of this multi-worker run differ"):
+        _two_workers(bits).check_same_everywhere("other settings")
+
+
 def _free_ports(count: int) -> list[int]:
     import socket
 

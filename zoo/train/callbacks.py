@@ -206,7 +206,7 @@ class Preemption(keras.callbacks.Callback):
     second Ctrl-C stops at once (Python's `KeyboardInterrupt`, keeping the last finished epoch).
     Put it after the `RunRecorder` in the callback list.
 
-    With `agree` (multi-worker runs: `agree(flag)` is True if any worker's flag is, a
+    With `agree` (multi-worker runs: `agree(signum)` is the signal any worker got, or None, a
     collective every worker calls), the stop waits for the end of the epoch, where the workers
     agree on it, so that all of them stop after the same checkpoint.
     """
@@ -214,7 +214,7 @@ class Preemption(keras.callbacks.Callback):
     PATTERN = "checkpoints/interrupted-e{epoch:04d}-b{batch:06d}.keras"
 
     def __init__(self, run_dir: Path, state: dict[str, Any], first_batch: int = 0,
-                 agree: Callable[[bool], bool] | None = None) -> None:
+                 agree: Callable[[int | None], int | None] | None = None) -> None:
         super().__init__()
         self.run_dir, self.state = run_dir, state
         self.first_batch = first_batch  # batches of the current epoch trained before this fit
@@ -260,11 +260,11 @@ class Preemption(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.first_batch = 0
-        stop = self.signum is not None
+        signum = self.signum
         if self.agree is not None:
-            stop = self.agree(stop)  # every worker calls it, signalled or not
-        if stop and self.state.get("epochs_done") == epoch + 1:
-            raise TrainingInterrupted(self.signum or signal.SIGTERM, self.run_dir, epoch + 1, None)
+            signum = self.agree(signum)  # every worker calls it, signalled or not
+        if signum is not None and self.state.get("epochs_done") == epoch + 1:
+            raise TrainingInterrupted(signum, self.run_dir, epoch + 1, None)
 
 
 class ResumeState(keras.callbacks.Callback):

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -249,6 +250,9 @@ def fit(
         A `TrainResult`. Raises `ZooError` for bad options, `TrainingDiverged` if the loss
         becomes NaN (the last good checkpoint is kept and named).
     """
+    if distribute == "multiworker" and run_dir is None:  # each worker would pick its own name
+        raise ZooError("distribute='multiworker' needs run_dir (--run-dir): the same folder on "
+                       "every worker, where the chief writes the run")
     spread = distribution.setup(distribute)
     if resume:
         if run_dir is None:
@@ -309,18 +313,24 @@ def _run_as_worker(settings, user_model, run_dir: Path, config, data_dir, verbos
           flush=True)
     try:
         if config is not None:
-            for item in run_dir.iterdir():
-                if item.name in (runs.LOCK, "tensorboard"):
-                    continue
-                copy = shutil.copytree if item.is_dir() else shutil.copy2
-                with contextlib.suppress(FileNotFoundError):  # a half-written file the chief
-                    copy(item, own / item.name)               # removed meanwhile
+            # Half-written files, which the chief may be removing meanwhile, are left out.
+            partial = shutil.ignore_patterns(".*.partial.keras", ".*.tmp", runs.LOCK,
+                                             "tensorboard")
+            try:
+                shutil.copytree(run_dir, own, ignore=partial, dirs_exist_ok=True)
+            except (shutil.Error, OSError) as error:
+                raise ZooError(f"cannot resume on {spread.task}: copying the chief's run folder "
+                               f"{run_dir} failed ({error})") from None
         try:
             result = _run(settings, user_model, own, config, data_dir, verbose, extra_callbacks,
                           spread)
         except callbacks.TrainingInterrupted as stop:
             raise callbacks.TrainingInterrupted(stop.signum, run_dir, stop.epoch,
                                                 stop.batch) from None
+        except (ZooError, OSError) as error:  # name the chief's folder, not this one's
+            if str(own) not in str(error):
+                raise
+            raise type(error)(str(error).replace(str(own), str(run_dir))) from None
     finally:
         shutil.rmtree(own, ignore_errors=True)
     return dataclasses.replace(
@@ -492,6 +502,9 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     if state.get("interrupted"):  # the epoch a signal stopped (a diverged one is not recorded)
         start = int(state["interrupted"]["epoch"]) - 1
     counts = {k: len(v[0]) for k, v in splits.items()}
+    spread.check_same_everywhere(json.dumps(
+        {"settings": dataclasses.asdict(settings), "data": counts, "epoch": start,
+         "interrupted": state.get("interrupted")}, sort_keys=True, default=str))
     if config is not None and config.get("data") and config["data"] != counts:
         def listed(c):
             return ", ".join(f"{k} {v:,}" for k, v in c.items())

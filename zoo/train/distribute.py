@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,7 @@ import keras
 from zoo.errors import ZooError
 
 STRATEGIES = ("mirrored", "multiworker", "data_parallel")
+SIGNALS = (signal.SIGTERM, signal.SIGINT)  # the stops a multi-worker run agrees on, by rank
 
 
 @dataclass
@@ -44,11 +47,38 @@ class Distribution:
     devices: list[str] = field(default_factory=list)
     _scope: Callable[[], Any] = contextlib.nullcontext
     # Multi-worker runs: which task this process is, whether it writes the run folder, and
-    # how the workers agree on a stop (`agree(flag)` is True if any worker's flag is).
+    # `mean(values)`, the mean of a list of floats over every replica: a collective that every
+    # worker must call at the same point.
     task: str | None = None
     chief: bool = True
     chief_task: str | None = None
-    agree: Callable[[bool], bool] | None = None
+    mean: Callable[[list[float]], list[float]] | None = None
+
+    @property
+    def agree(self) -> Callable[[int | None], int | None] | None:
+        """For multi-worker runs, `agree(signum)`: the signal to stop on if any worker got
+        one (SIGTERM before SIGINT), else None, the same on every worker."""
+        if self.mean is None:
+            return None
+        mean = self.mean
+
+        def agree(signum: int | None) -> int | None:
+            got = mean([float(signum == s) for s in SIGNALS])
+            return next((s for s, share in zip(SIGNALS, got, strict=True) if share > 0), None)
+
+        return agree
+
+    def check_same_everywhere(self, what: str) -> None:
+        """A ZooError on every worker unless `what` (settings, data sizes) is the same on all:
+        different ones would run different numbers of steps and wait on each other forever."""
+        if self.mean is None:
+            return
+        digest = zlib.crc32(what.encode())
+        bits = [float(digest >> i & 1) for i in range(32)]
+        if any(share not in (0.0, 1.0) for share in self.mean(bits)):
+            raise ZooError(f"the workers of this multi-worker run differ in their settings or "
+                           f"data ({self.task} has: {what}); start every worker with the same "
+                           "command, data and run folder")
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
@@ -134,6 +164,9 @@ def _multiworker() -> Distribution:
     import tensorflow as tf
 
     hosts, kind, index = cluster_from_environment()
+    if kind not in ("chief", "worker"):
+        raise ZooError(f"TF_CONFIG's task type {kind!r} has no part in a multi-worker run "
+                       "(MultiWorkerMirroredStrategy trains on 'chief' and 'worker' tasks)")
     _patch_keras()
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -141,14 +174,15 @@ def _multiworker() -> Distribution:
         raise ZooError(f"cannot start MultiWorkerMirroredStrategy: {error}") from None
     chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in hosts)
 
-    def agree(flag: bool) -> bool:
-        """Whether any worker's `flag` is set: a sum over every replica (a collective)."""
-        total = strategy.reduce("SUM", tf.constant(1.0 if flag else 0.0), axis=None)
-        return float(total) > 0
+    def mean(values: list[float]) -> list[float]:
+        # MEAN, not SUM: TensorFlow refuses to sum a value that is not per replica when a
+        # worker has several devices.
+        total = strategy.reduce("MEAN", tf.constant(values, tf.float32), axis=None)
+        return [float(v) for v in total.numpy()]
 
     devices = [f"{k}:{i}" for k, addresses in hosts.items() for i in range(len(addresses))]
     return Distribution("multiworker", strategy.num_replicas_in_sync, devices, strategy.scope,
-                        task=f"{kind}:{index}", chief=chief, agree=agree,
+                        task=f"{kind}:{index}", chief=chief, mean=mean,
                         chief_task="chief:0" if "chief" in hosts else "worker:0")
 
 
@@ -177,8 +211,8 @@ def _patch_keras() -> None:
         original_build = trainer.TensorFlowTrainer._maybe_symbolic_build
     except (ImportError, AttributeError) as error:
         raise ZooError(f"distribute='multiworker' mends Keras internals that Keras "
-                       f"{keras.__version__} does not have ({error}); use Keras 3.8 to 3.15, "
-                       "or 'mirrored' on one host") from None
+                       f"{keras.__version__} does not have ({error}); it was tested with Keras "
+                       "3.15; on one host use 'mirrored'") from None
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("auto", "mean") and multi_worker(strategy):
@@ -190,7 +224,7 @@ def _patch_keras() -> None:
         strategy = self._distribute_strategy
         if iterator is None or strategy is None or not multi_worker(strategy):
             return original_build(self, iterator=iterator, data_batch=data_batch)
-        for _, _, it in iterator:
+        for *_, it in iterator:
             data_batch = tf.nest.map_structure(
                 lambda v: strategy.experimental_local_results(v)[0], next(it))
             break

@@ -45,7 +45,7 @@ def _helpful(err: zoo.ZooError, *names: str) -> None:
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=8)
 @given(data=st.data())
 def test_get_works_or_says_which_option_is_wrong(name, data):
     valid = list(zoo.options(name))
@@ -64,7 +64,7 @@ def test_get_works_or_says_which_option_is_wrong(name, data):
         keras.backend.clear_session()
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=60)
 @given(name=st.sampled_from([*zoo.data.list_datasets(), "fashion", "nope", ""]),
        kwargs=st.fixed_dictionaries({}, optional={
            "split": st.one_of(st.sampled_from(["train", "test", "validation", ["train", "test"],
@@ -102,7 +102,7 @@ def _paths(root: Path) -> st.SearchStrategy:
                             "/proc/no-such/run", "", str(root / "é 日本"), str(root)])
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=60)
 @given(data=st.data())
 def test_fit_accepts_or_refuses_every_argument_before_training(no_training, data):
     names = ["epochs", "batch_size", "learning_rate", "optimizer", "validation", "seed", "top_k",
@@ -145,7 +145,7 @@ def _one_line_or_ok(code: int, err: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("error:"), err
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=60)
 @given(data=st.data())
 def test_train_cli_exits_2_with_one_line(no_training, capsys, data):
     argv = data.draw(st.lists(st.one_of(st.sampled_from(FLAGS), st.sampled_from(TOKENS),
@@ -186,7 +186,7 @@ BAD_NUMBERS = ["-1", "0", "nan", "inf", "-inf", "1e309", "", "é", "abc", "1.5e"
 
 
 @pytest.mark.parametrize("command", list(_commands()))
-@settings(SETTINGS, max_examples=20)
+@settings(SETTINGS, max_examples=10)
 @given(data=st.data())
 def test_every_command_refuses_bad_values_in_one_line(command, capsys, data):
     main, flags = _commands()[command]

@@ -172,7 +172,7 @@ def _multiworker() -> Distribution:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except (RuntimeError, ValueError) as error:  # e.g. collectives configured too late
         raise ZooError(f"cannot start MultiWorkerMirroredStrategy: {error}") from None
-    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in hosts)
+    chief_task = "chief:0" if "chief" in hosts else "worker:0"  # worker 0 leads without one
 
     def mean(values: list[float]) -> list[float]:
         # MEAN, not SUM: TensorFlow refuses to sum a value that is not per replica when a
@@ -182,8 +182,8 @@ def _multiworker() -> Distribution:
 
     devices = [f"{k}:{i}" for k, addresses in hosts.items() for i in range(len(addresses))]
     return Distribution("multiworker", strategy.num_replicas_in_sync, devices, strategy.scope,
-                        task=f"{kind}:{index}", chief=chief, mean=mean,
-                        chief_task="chief:0" if "chief" in hosts else "worker:0")
+                        task=f"{kind}:{index}", chief=f"{kind}:{index}" == chief_task,
+                        mean=mean, chief_task=chief_task)
 
 
 _PATCHED = False

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import collections
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -77,12 +77,21 @@ def random_batch(name: str, n: int = 4, rng: np.random.Generator | None = None):
     return x, None
 
 
+PROPERTY_CASES: collections.Counter = collections.Counter()
+
+
+def pytest_runtest_logreport(report):
+    """Add up the cases each property-based test tried (tests/test_properties.py)."""
+    if report.when == "teardown":
+        for key, cases in report.user_properties:
+            if key == "property_cases":
+                PROPERTY_CASES.update(cases)
+
+
 def pytest_terminal_summary(terminalreporter):
-    """How many generated cases the property-based tests tried (tests/test_properties.py)."""
-    module = next((m for m in list(sys.modules.values())
-                   if str(getattr(m, "__file__", "")).endswith("test_properties.py")), None)
-    if module is not None and getattr(module, "CASES", None):
+    """How many generated cases the property-based tests tried."""
+    if PROPERTY_CASES:
         terminalreporter.write_sep("-", "property-based cases tried")
-        for name, count in sorted(module.CASES.items()):
+        for name, count in sorted(PROPERTY_CASES.items()):
             terminalreporter.write_line(f"{name}: {count}")
-        terminalreporter.write_line(f"total: {sum(module.CASES.values())}")
+        terminalreporter.write_line(f"total: {sum(PROPERTY_CASES.values())}")

@@ -37,6 +37,17 @@ def test_benchmark_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     assert "| mnist_mlp | 128 |" in text and text in capsys.readouterr().out
 
 
+def test_benchmark_steps_fixes_the_window(tmp_path):
+    """--steps sets every window's steps (a quick check of the command, as the docs tests do)."""
+    out_json = tmp_path / "r.json"
+    assert cli.main(["mnist_mlp", "--steps", "3", "--batch-size", "16", "--windows", "2",
+                     "--no-loaders", "--no-end-to-end", "--json", str(out_json),
+                     "--markdown", str(tmp_path / "r.md")]) == 0
+    (row,) = json.loads(out_json.read_text())["models"]
+    assert row["steps_per_window"] == 3 and row["batch_size"] == 16
+    assert all(v > 0 for v in row["samples_per_s"].values())
+
+
 def test_benchmark_per_backend(tmp_path, capsys):
     """--backends measures the zoo on each backend in its own process; a missing one says so."""
     out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"

@@ -109,8 +109,10 @@ def run_command(line: str, monkeypatch) -> None:
     elif module == "zoo.bench":
         from zoo.bench import cli
 
-        tiny = ["--seconds", "0.3", "--windows", "2", "--no-loaders", "--no-end-to-end",
-                "--json", "bench.json", "--markdown", "bench.md"]
+        tiny = ["--seconds", "0.3", "--windows", "2", "--steps", "1", "--no-loaders",
+                "--no-end-to-end", "--json", "bench.json", "--markdown", "bench.md"]
+        if "--batch-size" not in args:
+            tiny += ["--batch-size", "8"]
         if "--backends" in args:  # the other backends: tests/test_bench.py, on a small model
             at = args.index("--backends") + 1
             while at < len(args) and not args[at].startswith("-"):

@@ -25,7 +25,17 @@ from zoo import checks
 from zoo.train import cli as train_cli
 from zoo.train import core
 
-CASES: collections.Counter = collections.Counter()  # printed by tests/conftest.py
+CASES: collections.Counter = collections.Counter()
+
+
+@pytest.fixture(autouse=True)
+def _report_cases(request):
+    """Each test's cases ride on its report, which tests/conftest.py adds up and prints (from
+    pytest-xdist's workers too, whose reports reach the process that prints)."""
+    before = CASES.copy()
+    yield
+    request.node.user_properties.append(("property_cases", dict(CASES - before)))
+
 
 # Values no option should choke on: each either fits the option or is refused with ZooError.
 ODD = [None, True, False, 0, -1, 1, 2, 3, 10**12, 2**63, -(2**70), 0.0, -0.5, 0.5, 1.5, 1e308,

@@ -50,10 +50,13 @@ def steps_per_window(name: str, batch_size: int, window_seconds: float,
 
 
 def measure_model(name: str, batch_size: int | None, seconds: float, windows: int,
-                  peak: float) -> dict[str, Any]:
-    """One row: the three rates, their ratios, FLOPs and the share of the peak."""
+                  peak: float, steps: int | None = None) -> dict[str, Any]:
+    """One row: the three rates, their ratios, FLOPs and the share of the peak.
+
+    `steps` per window, or (None) as many as make `seconds / windows` at the zoo's rate.
+    """
     batch = batch_size or zoo.card(name).recipe.batch_size
-    steps = steps_per_window(name, batch, seconds / windows)
+    steps = steps or steps_per_window(name, batch, seconds / windows)
     x, y = loops.data(name, steps * batch)
     samples = steps * batch
     rates = {
@@ -169,6 +172,10 @@ def parser() -> argparse.ArgumentParser:
                    help="timed seconds per model and way of training (default 3)")
     p.add_argument("--windows", type=commands.count, default=5,
                    help="timed windows per measurement; the median is reported (default 5)")
+    p.add_argument("--steps", type=commands.count,
+                   help="training steps per window, the same for the three ways (default: as "
+                        "many as fill --seconds / --windows at the zoo's rate, at least 8); a "
+                        "few steps make a quick check of the command, not a measurement")
     p.add_argument("--data-dir", help="real datasets for the loader and end-to-end runs "
                                       "(default $ZOO_DATA_DIR)")
     p.add_argument("--backends", nargs="+", choices=backends.BACKENDS, metavar="BACKEND",
@@ -197,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"zoo.bench: matrix-multiply peak {peak:.1f} GFLOP/s", flush=True)
         rows = []
         for name in names:
-            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows, peak))
+            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows, peak,
+                                      args.steps))
             r = rows[-1]["samples_per_s"]
             print(f"zoo.bench: {name}: tutorial {r['tutorial']:,.0f}, keras {r['keras']:,.0f}, "
                   f"zoo {r['zoo']:,.0f} samples/s", flush=True)

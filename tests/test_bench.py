@@ -101,6 +101,12 @@ def test_matmul_peak_and_machine_description():
 def test_settings_table(capsys):
     assert settings.main(["mnist_mlp", "--jit", "0", "--spe", "2", "--steps", "3"]) == 0
     assert "| mnist_mlp | False | 2 |" in capsys.readouterr().out
+    # a builder option reaches the model measured; a bad one exits in one line first
+    assert settings.main(["mnist_mlp", "--jit", "1", "--spe", "2", "--steps", "3",
+                          "--option", "dropout=0.2"]) == 0
+    assert "| mnist_mlp | True | 2 |" in capsys.readouterr().out
+    assert settings.main(["mnist_mlp", "--option", "dropout=2"]) == 2
+    assert "dropout" in capsys.readouterr().err
 
 
 def test_gap_table_has_every_stage(capsys):

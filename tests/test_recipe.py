@@ -75,3 +75,29 @@ def test_smoothed_sparse_crossentropy_matches_dense_label_smoothing():
     model = zoo.get("mnist_mlp", compile=False)
     zoo.recipe.compile_model(model, "classification", Recipe(label_smoothing=0.1))
     assert isinstance(model.loss, SparseSmoothedCrossentropy)
+
+
+def test_random_layers_turn_xla_off_on_a_tensorflow_cpu_unless_asked_for():
+    """XLA draws Keras' random numbers slowly on a CPU (ThreeFry): a model with dropout or
+    sampling trains without it there, unless `keep_jit` (jit_compile=True) asks for it."""
+    from zoo.recipe import compile_model, draws_random, execution_settings
+
+    assert draws_random(zoo.get("mnist_mlp", dropout=0.2, compile=False))
+    assert draws_random(zoo.get("vae", compile=False))  # the sampling layer
+    assert draws_random(zoo.get("dcgan", compile=False))  # dropout in the nested discriminator
+    assert not draws_random(zoo.get("mnist_mlp", compile=False))
+    assert not draws_random(zoo.get("resnet20", compile=False))
+    recipe = zoo.card("mnist_mlp").recipe
+    assert recipe.jit_compile  # the card's choice, measured fastest without dropout
+    plain = compile_model(zoo.get("mnist_mlp", compile=False), "classification", recipe)
+    dropout = compile_model(zoo.get("mnist_mlp", dropout=0.2, compile=False), "classification",
+                            recipe)
+    forced = compile_model(zoo.get("mnist_mlp", dropout=0.2, compile=False), "classification",
+                           recipe, keep_jit=True)
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert plain.jit_compile and forced.jit_compile and dropout.jit_compile == gpu
+    assert dropout.steps_per_execution == recipe.steps_per_execution
+    # JAX compiles every step whatever the layers
+    assert execution_settings(True, 32, "jax", draws_random=True)["jit_compile"] is True

@@ -7,6 +7,7 @@ of the machine (a full disk, a file that cannot be written) exits with status 1 
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import math
 import os
@@ -78,6 +79,17 @@ def model_name(text: str) -> str:
         return zoo.registry.resolve(text)
     except ZooError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def option(text: str) -> tuple[str, object]:
+    """A `KEY=VALUE` builder option; the value is read as a Python literal where it is one."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key.strip(), value
 
 
 def output_file(text: str) -> Path:

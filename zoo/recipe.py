@@ -211,7 +211,7 @@ def epochs_text(n: float, kind: str = "") -> str:
 
 
 def execution_settings(jit_compile: bool, steps_per_execution: int,
-                       backend: str | None = None) -> dict[str, object]:
+                       backend: str | None = None, *, draws_random: bool = False) -> dict[str, object]:
     """A recipe's `jit_compile` and `steps_per_execution` as `backend` (default: Keras' current
     one) runs them.
 
@@ -221,7 +221,10 @@ def execution_settings(jit_compile: bool, steps_per_execution: int,
     `torch.compile` costs more than it saves on these small steps. Inside a `tf.distribute`
     strategy's scope TensorFlow runs one step per execution without XLA: Keras 3 fails there
     with several steps per execution (keras-team/keras#19246) and with XLA over logical
-    devices.
+    devices. A model that `draws_random` numbers as it trains (dropout, noise, a VAE's
+    sampling) runs without XLA on a TensorFlow host without a GPU: XLA draws Keras' random
+    numbers there with its CPU ThreeFry generator, which made a dropout MLP's steps about ten
+    times slower than without XLA (benchmarks/NOTES.md).
     """
     backend = backend or keras.backend.backend()
     if backend == "jax":
@@ -230,7 +233,26 @@ def execution_settings(jit_compile: bool, steps_per_execution: int,
         return {"jit_compile": False, "steps_per_execution": 1}
     if backend == "tensorflow" and _tf_distributed():
         return {"jit_compile": False, "steps_per_execution": 1}
+    if backend == "tensorflow" and jit_compile and draws_random and not _tf_gpus():
+        return {"jit_compile": False, "steps_per_execution": steps_per_execution}
     return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution}
+
+
+def draws_random(model: keras.Model) -> bool:
+    """Whether any layer of `model` (nested ones too) keeps a `keras.random.SeedGenerator`:
+    dropout, noise and sampling layers draw random numbers as they train."""
+    for layer in [model, *model._flatten_layers(include_self=False)]:
+        if isinstance(layer, keras.layers.Dropout) and not layer.rate:
+            continue
+        if any(isinstance(v, keras.random.SeedGenerator) for v in vars(layer).values()):
+            return True
+    return False
+
+
+def _tf_gpus() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def _tf_distributed() -> bool:
@@ -246,6 +268,7 @@ def compile_model(
     *,
     top_k: Sequence[int] = (5,),
     steps_per_epoch: int | None = None,
+    keep_jit: bool = False,
     **compile_kwargs: object,
 ) -> keras.Model:
     """Compile `model` for its task with the recipe's optimizer, loss and metrics; returns it.
@@ -253,11 +276,15 @@ def compile_model(
     Classifiers get cross-entropy from logits (smoothed when the recipe says so), accuracy and
     top-k accuracy. Models of the other tasks compute their own losses (`compute_loss` or
     `train_step`) and are compiled with the optimizer alone. Without `steps_per_epoch` the
-    learning rate stays at the recipe's base value.
+    learning rate stays at the recipe's base value. The recipe's `jit_compile` goes through
+    `execution_settings`; `keep_jit` (the user asked for it) keeps XLA on a model that draws
+    random numbers too.
     """
     checks.choice("task", task, TASKS)
     optimizer = make_optimizer(recipe, steps_per_epoch)
-    for key, value in execution_settings(recipe.jit_compile, recipe.steps_per_execution).items():
+    random = not keep_jit and draws_random(model)
+    for key, value in execution_settings(recipe.jit_compile, recipe.steps_per_execution,
+                                         draws_random=random).items():
         compile_kwargs.setdefault(key, value)
     if task == "classification":
         num_classes = int(model.output_shape[-1])

@@ -256,3 +256,29 @@ def test_mixed_precision_keeps_float32_variables_and_logits(tmp_path):
     assert {w.dtype for w in model.weights} == {"float32"}
     assert model.get_layer("logits").compute_dtype == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+
+
+class _JitSeen(keras.callbacks.Callback):
+    """Records `model.jit_compile` as each fit starts; `stop` ends the run after one epoch."""
+
+    def __init__(self, stop: bool = False) -> None:
+        super().__init__()
+        self.seen, self.stop = [], stop
+
+    def on_train_begin(self, logs=None) -> None:
+        self.seen.append(bool(self.model.jit_compile))
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.model.stop_training = self.stop
+
+
+@pytest.mark.parametrize("jit", ["auto", True])
+def test_dropout_trains_without_xla_on_a_cpu_unless_asked_and_resumes_alike(tmp_path, jit):
+    import tensorflow as tf
+
+    expected = jit is True or bool(tf.config.list_physical_devices("GPU"))
+    first, again = _JitSeen(stop=True), _JitSeen()
+    small_fit(tmp_path / "run", options={"dropout": 0.2}, jit_compile=jit, callbacks=[first])
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["epochs_done"] == 1
+    zoo.train.fit(run_dir=tmp_path / "run", resume=True, verbose=0, callbacks=[again])
+    assert first.seen == [expected] and again.seen == [expected]

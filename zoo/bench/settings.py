@@ -1,11 +1,13 @@
 """Measure a model's training rate under each execution setting the zoo can choose.
 
     python -m zoo.bench.settings MODEL [MODEL ...] [--jit 0 1] [--spe 1 8 32] [--batch-size B]
+                                 [--option KEY=VALUE ...]
 
 For every combination of XLA compilation (`jit_compile`) and `steps_per_execution` it trains
 the model with its recipe through the zoo's own input pipeline (in-memory uint8 data, batched
 gather, prefetch) and prints samples per second. The cards' `jit_compile` and
-`steps_per_execution` were chosen from these tables (`benchmarks/NOTES.md`).
+`steps_per_execution` were chosen from these tables (`benchmarks/NOTES.md`). `--option` builds
+the models with a builder option (`--option dropout=0.2`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from zoo.recipe import compile_model
 
 
 def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
-                 windows: int = 4) -> float:
-    """Training samples per second of `name` compiled with `jit` and `spe` steps per execution."""
+                 windows: int = 4, options: dict | None = None) -> float:
+    """Training samples per second of `name` (built with `options`) compiled with `jit` and `spe`
+    steps per execution."""
     card = zoo.card(name)
     x, y = loops.data(name, steps * batch_size)
-    model = zoo.get(name, compile=False)
+    model = zoo.get(name, compile=False, **(options or {}))
     compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
     seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1, card.recipe.augment)
     return loops.rate(seconds, steps * batch_size)
@@ -38,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spe", type=commands.count, nargs="+", default=[1, 8, 32])
     parser.add_argument("--batch-size", type=commands.count, help="default: the recipe's")
     parser.add_argument("--steps", type=commands.count, default=64, help="steps per timed window")
+    parser.add_argument("--option", type=commands.option, action="append", default=[],
+                        metavar="KEY=VALUE", help="a builder option of the models (repeatable)")
     args = parser.parse_args(argv)
+    options = dict(args.option)
+    for name in args.models:  # a bad option exits in one line before anything is measured
+        zoo.get(name, compile=False, **options)
     print("| model | jit_compile | steps_per_execution | samples/s |")
     print("|---|---|---:|---:|")
     for name in args.models:
@@ -46,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         for jit in args.jit:
             for spe in args.spe:
                 try:
-                    value = f"{setting_rate(name, bool(jit), spe, batch, args.steps):,.0f}"
+                    rate = setting_rate(name, bool(jit), spe, batch, args.steps, options=options)
+                    value = f"{rate:,.0f}"
                 except (ZooError, ValueError, RuntimeError) as err:
                     value = f"fails ({type(err).__name__})"
                 print(f"| {name} | {bool(jit)} | {spe} | {value} |", flush=True)

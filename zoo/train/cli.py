@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 
 import zoo
@@ -28,16 +27,6 @@ metrics.json, last.keras and best.keras, curves.png, tensorboard/. Bad options e
 status 2 and one line saying what is wrong. Ctrl-C or SIGTERM (a scheduler's pre-emption)
 saves the run where it is and exits with 130 or 143; --resume continues it.
 """
-
-
-def _option(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key.strip(), value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", type=int, choices=(0, 1, 2),
                    help="0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a "
                         "terminal, else 2)")
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--option", type=commands.option, action="append", default=[],
+                   metavar="KEY=VALUE",
                    help="a builder option of the model, e.g. num_classes=10 (repeatable)")
     p.add_argument("--distribute", choices=("mirrored", "multiworker", "data_parallel"),
                    help="train past one device: mirrored (TensorFlow, this host's GPUs), "

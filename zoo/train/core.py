@@ -28,7 +28,7 @@ from zoo.data import catalog, pipeline, sources
 from zoo.data import text as text_mod
 from zoo.errors import ZooError
 from zoo.fileio import write_json
-from zoo.recipe import Recipe, compile_model
+from zoo.recipe import Recipe, compile_model, execution_settings
 from zoo.train import callbacks, plots, runs
 from zoo.train import distribute as distribution
 
@@ -67,6 +67,7 @@ class _Settings:
     steps: int | None
     mixed_precision: bool
     source: str
+    keep_jit: bool = False  # jit_compile=True asked for: XLA even where random layers slow it
 
 
 def mixed_policy() -> str:
@@ -230,8 +231,9 @@ def fit(
         top_k: the k of each top-k accuracy metric (classifiers).
         steps: cap on steps per epoch (and on validation and test steps), for smoke runs.
         jit_compile: XLA compilation on TensorFlow: `"auto"` (the card's choice, measured
-            fastest on CPU), True or False. JAX always compiles; PyTorch runs eagerly
-            (`zoo.recipe.execution_settings`).
+            fastest on CPU, and off on a CPU for a model with dropout or other random layers,
+            whose random numbers XLA draws slowly there), True or False. JAX always compiles;
+            PyTorch runs eagerly (`zoo.recipe.execution_settings`).
         mixed_precision: compute in 16 bits with float32 variables: float16 with loss scaling
             on a GPU, bfloat16 on a CPU (fast where the CPU has bfloat16 instructions).
         verbose: 0 silent, 1 progress bar, 2 one line per epoch; `"auto"`: 1 on a terminal,
@@ -403,7 +405,8 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
                                  open_max=True),
         top_k=tuple(checks.integer("top_k", k) for k in top_k),
         steps=None if steps is None else checks.integer("steps", steps),
-        mixed_precision=checks.flag("mixed_precision", mixed_precision), source=source)
+        mixed_precision=checks.flag("mixed_precision", mixed_precision), source=source,
+        keep_jit=jit_compile is True)
     policy = getattr(getattr(user_model, "dtype_policy", None), "name", "float32")
     if user_model is not None and settings.mixed_precision and not policy.startswith("mixed"):
         raise ZooError(f"mixed_precision=True cannot change a model already built in {policy}: "
@@ -438,7 +441,7 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model
         model = user_model
         if not model.compiled:
             compile_model(model, settings.task, settings.recipe, top_k=settings.top_k,
-                          steps_per_epoch=steps_per_epoch)
+                          steps_per_epoch=steps_per_epoch, keep_jit=settings.keep_jit)
         return model
     if settings.model not in zoo.list_models():
         raise ZooError(f"{settings.model} is not a registered model: pass the keras.Model again "
@@ -446,7 +449,7 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model
     # IMDB models keep their vocab_size: the vectoriser was adapted to at most that many ids.
     model = zoo.get(settings.model, compile=False, **settings.model_options)
     return compile_model(model, settings.task, settings.recipe, top_k=settings.top_k,
-                         steps_per_epoch=steps_per_epoch)
+                         steps_per_epoch=steps_per_epoch, keep_jit=settings.keep_jit)
 
 
 def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
@@ -484,6 +487,13 @@ def _resume_from(run_dir: Path, state: dict[str, Any]) -> keras.Model:
         raise ZooError(f"cannot resume {run_dir}: {runs.STATE} names the checkpoint "
                        f"{checkpoint}, which is missing; restore it or start a new run")
     return _load(checkpoint)  # its random state is put back as training starts (ResumeState)
+
+
+def _keep_jit(model: keras.Model, settings: _Settings) -> keras.Model:
+    """A resumed model compiled as the run started: XLA kept where `jit_compile=True` asked."""
+    if settings.keep_jit:
+        model.jit_compile = execution_settings(True, model.steps_per_execution)["jit_compile"]
+    return model
 
 
 def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbose,
@@ -532,7 +542,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     try:
         with spread.scope():  # variables made here are mirrored, or laid out over the devices
             if start or state.get("interrupted"):
-                model = _resume_from(run_dir, state)
+                model = _keep_jit(_resume_from(run_dir, state), settings)
             else:
                 model = _build(settings, user_model, steps_per_epoch)
             history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,

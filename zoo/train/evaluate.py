@@ -13,7 +13,7 @@ from zoo import checks
 from zoo.data import catalog, pipeline
 from zoo.data.text import Vectorizer
 from zoo.errors import ZooError
-from zoo.recipe import execution_settings
+from zoo.recipe import draws_random, execution_settings
 from zoo.train import runs
 from zoo.train.core import check_pair, format_metrics, infer_task
 
@@ -58,7 +58,8 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
     if getattr(model, "compiled", False):
         # A file saved on one backend carries that backend's execution settings (PyTorch
         # refuses several steps per execution): use the ones of the backend loading it.
-        settings = execution_settings(model.jit_compile, model.steps_per_execution)
+        settings = execution_settings(model.jit_compile, model.steps_per_execution,
+                                      draws_random=draws_random(model))
         model.jit_compile = settings["jit_compile"]
         model.steps_per_execution = settings["steps_per_execution"]
     return model

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.processes import backend_env
 from zoo.bench.loops import data as random_inputs
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
@@ -89,7 +89,7 @@ def test_every_model_trains_saves_and_loads_on(backend, saved_on_tensorflow):
     if not _installed(backend):
         pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
     names = zoo.list_models()
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    env = backend_env(backend)
     process = subprocess.run([sys.executable, "-c", SCRIPT, str(saved_on_tensorflow), *names],
                              env=env, cwd=saved_on_tensorflow, capture_output=True, text=True,
                              timeout=1800)
@@ -117,7 +117,7 @@ def test_preemption_resumes_mid_epoch_on(backend, tmp_path):
     """SIGTERM and SIGINT save mid-epoch and the resumed run matches, on this backend too."""
     if not _installed(backend):
         pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    env = backend_env(backend, quick_compile=False)  # trains whole epochs
     process = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
          str(tmp_path / "t"), str(ROOT / "tests" / "train" / "test_preemption.py"),

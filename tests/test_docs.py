@@ -21,6 +21,7 @@ import pytest
 import zoo
 import zoo.data
 from tests.data import writers
+from tests.processes import backend_env
 from zoo import docs
 from zoo.data.catalog import CIFAR100_CLASSES, DATASETS
 
@@ -88,7 +89,7 @@ def run_command(line: str, monkeypatch) -> None:
             pytest.skip(f"{env['KERAS_BACKEND']} is not installed")
         args = words[3:] + (["--epochs", "1", "--steps", "2"] if words[2] == "zoo.train" else [])
         done = subprocess.run([sys.executable, "-m", words[2], *args],
-                              env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                              env=backend_env(env["KERAS_BACKEND"], **env),
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{line!r} failed: {done.stderr[-2000:]}"
         return

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.processes import backend_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +83,7 @@ print("REPORT " + json.dumps({
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_both_networks_learn_on_real_mnist(backend):
-    """A few hundred steps on real MNIST, per backend: each network's loss falls against the
+    """A few hundred steps (300 of batch 4) on real MNIST, per backend: each network's loss falls against the
     opponent it trained against. The discriminator, trained, tells real digits from the
     untrained generator's output better than it did at the start; the generator, trained,
     fools the trained discriminator better than its untrained self does. (The logged losses
@@ -91,13 +92,13 @@ def test_both_networks_learn_on_real_mnist(backend):
         pytest.skip("set ZOO_DATA_DIR to a folder of the real datasets to run this")
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
-    process = subprocess.run([sys.executable, "-c", LEARNS, "200", "16"], env=env,
+    env = backend_env(backend, quick_compile=False)  # 300 steps: running them dominates
+    process = subprocess.run([sys.executable, "-c", LEARNS, "300", "4"], env=env,
                              capture_output=True, text=True, timeout=1200)
     assert process.returncode == 0, process.stderr[-4000:]
     line = next(x for x in process.stdout.splitlines() if x.startswith("REPORT "))
     report = json.loads(line.removeprefix("REPORT "))
-    assert report["backend"] == backend and report["steps"] == [200, 200], report
+    assert report["backend"] == backend and report["steps"] == [300, 300], report
     assert all(np.isfinite(v).all() for v in report["history"].values()), report
     assert report["d_after"] < report["d_before"], report
     assert report["g_after"] < report["g_before"], report

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.processes import backend_env
 from zoo.data import pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +46,8 @@ print("REPORT " + json.dumps({"test": result.test_metrics, "distribute": result.
 
 
 def run(backend: str, replicas: int, run_dir: Path) -> dict:
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
-    if backend == "jax":
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={replicas}"
+    devices = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={replicas}"}
+    env = backend_env(backend, **(devices if backend == "jax" else {}))
     done = subprocess.run([sys.executable, "-c", SCRIPT, str(replicas), str(run_dir)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

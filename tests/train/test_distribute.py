@@ -69,11 +69,19 @@ def test_two_replicas_match_one(backend, tmp_path):
         assert two["test"][key] == pytest.approx(value, rel=1e-3, abs=1e-4), key
 
 
-@pytest.mark.parametrize(("distribute", "message"), [
-    ("ring", r"distribute must be one of mirrored, multiworker, data_parallel or None"),
-    ("data_parallel", r"'data_parallel' is keras.distribution on JAX; on the tensorflow"),
-    ("multiworker", r"distribute='multiworker' needs TF_CONFIG"),
-])
+BACKEND = keras.backend.backend()
+# What each backend refuses, and how: tf.distribute is TensorFlow's, DataParallel is JAX's.
+UNAVAILABLE = {"ring": r"distribute must be one of mirrored, multiworker, data_parallel or None"}
+if BACKEND == "tensorflow":
+    UNAVAILABLE["multiworker"] = r"distribute='multiworker' needs TF_CONFIG"
+else:
+    for name in ("mirrored", "multiworker"):
+        UNAVAILABLE[name] = rf"distribute='{name}' is TensorFlow's tf.distribute; on the {BACKEND}"
+if BACKEND != "jax":
+    UNAVAILABLE["data_parallel"] = rf"'data_parallel' is keras.distribution on JAX; on the {BACKEND}"
+
+
+@pytest.mark.parametrize(("distribute", "message"), UNAVAILABLE.items())
 def test_unavailable_strategies_are_clear_errors(distribute, message, tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(zoo.ZooError, match=message):
@@ -95,6 +103,7 @@ WORKERS = {"worker": ["localhost:1", "localhost:2"]}
     ({"cluster": WORKERS, "task": {"type": "worker", "index": 0}}, None,
      r"'multiworker' needs run_dir \(--run-dir\): the same folder on every worker"),
 ])
+@pytest.mark.backends("tensorflow", why="MultiWorkerMirroredStrategy is tf.distribute's")
 def test_a_multiworker_run_is_refused_before_it_starts(tf_config, run_dir, message, tmp_path,
                                                         monkeypatch):
     monkeypatch.setenv("TF_CONFIG", tf_config if isinstance(tf_config, str)

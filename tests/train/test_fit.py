@@ -31,7 +31,7 @@ def test_run_folder_holds_everything(tmp_path):
     assert config["recipe"]["optimizer"] == "rmsprop"  # the card's, not overridden
     assert config["seed"] == 0 and config["top_k"] == [5]
     env = config["environment"]
-    assert env["device"]["backend"] == "tensorflow" and env["versions"]["keras"]
+    assert env["device"]["backend"] == keras.backend.backend() and env["versions"]["keras"]
     assert env["versions"]["tensorflow"] and env["device"]["cores"] >= 1
     lines = (run / "history.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,accuracy,learning_rate,loss,top5_accuracy,val_accuracy")
@@ -276,7 +276,9 @@ class _JitSeen(keras.callbacks.Callback):
 def test_dropout_trains_without_xla_on_a_cpu_unless_asked_and_resumes_alike(tmp_path, jit):
     import tensorflow as tf
 
-    expected = jit is True or bool(tf.config.list_physical_devices("GPU"))
+    # JAX always compiles with XLA and PyTorch never does (zoo.recipe.execution_settings)
+    expected = {"jax": True, "torch": False}.get(
+        keras.backend.backend(), jit is True or bool(tf.config.list_physical_devices("GPU")))
     first, again = _JitSeen(stop=True), _JitSeen()
     small_fit(tmp_path / "run", options={"dropout": 0.2}, jit_compile=jit, callbacks=[first])
     assert json.loads((tmp_path / "run" / "state.json").read_text())["epochs_done"] == 1

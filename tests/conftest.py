@@ -17,6 +17,9 @@ import zoo
 def pytest_addoption(parser):
     parser.addoption("--full", action="store_true",
                      help="also run the tests marked slow (CI runs the full suite)")
+    parser.addoption("--all-backends", action="store_true",
+                     help="with --full, also run tests/models and tests/train whole on JAX and "
+                          "PyTorch (tests/test_backends.py)")
 
 
 # The longest-running test files (and classes) first, longest first, as measured in CI with
@@ -25,7 +28,7 @@ def pytest_addoption(parser):
 # (by default it starts with the files that have the most tests, which left a 5-minute file
 # running alone at the end).
 LONGEST_FIRST = (
-    "tests/test_backends.py::TestJax",  # the model and training tests on JAX, about 8 minutes
+    "tests/test_backends.py::TestJax",  # with --all-backends: tests/models and tests/train, 9 min
     "tests/test_docs.py",
     "tests/test_backends.py::TestTorch",
     "tests/test_backends.py",

@@ -5,9 +5,10 @@ registered model trains a few steps through `zoo.train.fit` (the tf.data pipelin
 its checkpoint loads back with the same predictions (the IMDB models' from raw review strings
 too), and the `.keras` file this TensorFlow
 process saved loads (through `zoo.train.load`, which swaps in the loading backend's execution
-settings) with the predictions TensorFlow made. Then the quick tier of the model and training
-tests runs whole on each backend. Install a backend with `pip install -e ".[jax]"` or
-`".[torch]"`; a backend that is not installed is skipped.
+settings) with the predictions TensorFlow made, and the pre-emption cases that depend on the
+backend pass. With `--all-backends` the quick tier of the model and training tests runs whole
+on each backend too (CI leaves it out for time: about 16 CPU-minutes). Install a backend with
+`pip install -e ".[jax]"` or `".[torch]"`; a backend that is not installed is skipped.
 """
 
 from __future__ import annotations
@@ -108,11 +109,34 @@ def test_every_model_trains_saves_and_loads_on(backend, saved_on_tensorflow):
     assert keras.backend.backend() == "tensorflow"
 
 
-def _suite_on(backend: str, tmp_path: Path) -> None:
+# The cases that depend on the backend (its random state and metric variables restored
+# mid-epoch, twice in one epoch); TensorFlow runs the whole file in the suite.
+PREEMPTION_CASES = "sigterm-mid-epoch or interrupted_twice"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_preemption_resumes_mid_epoch_on(backend, tmp_path):
+    """SIGTERM and SIGINT save mid-epoch and the resumed run matches, on this backend too."""
+    if not _installed(backend):
+        pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
+    env = backend_env(backend, quick_compile=False)  # trains whole epochs
+    process = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+         str(tmp_path / "t"), str(ROOT / "tests" / "train" / "test_preemption.py"),
+         "-k", PREEMPTION_CASES],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert process.returncode == 0, process.stdout[-4000:] + process.stderr[-2000:]
+    assert "2 passed" in process.stdout and "skipped" not in process.stdout
+
+
+def _suite_on(backend: str, tmp_path: Path, config) -> None:
     """The quick tier of the model and training tests (tests/models, tests/train) in a pytest
     of its own on `backend`: building, fitting, saving, resuming, pre-emption mid-epoch, mixed
     precision and the distribution checks, each as that backend runs it. Tests of something
     only TensorFlow has are marked so and skip there, saying why."""
+    if not config.getoption("--all-backends"):
+        pytest.skip("the whole model and training tests on each backend: run with "
+                    "--all-backends (about 16 CPU-minutes; CI runs the cases above)")
     if not _installed(backend):
         pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
     process = subprocess.run(
@@ -128,10 +152,10 @@ def _suite_on(backend: str, tmp_path: Path) -> None:
 # One class per backend: pytest-xdist (--dist loadscope) gives each class to whichever process
 # is free, so the two suites can run side by side.
 class TestJax:
-    def test_model_and_training_tests_pass(self, tmp_path):
-        _suite_on("jax", tmp_path)
+    def test_model_and_training_tests_pass(self, tmp_path, request):
+        _suite_on("jax", tmp_path, request.config)
 
 
 class TestTorch:
-    def test_model_and_training_tests_pass(self, tmp_path):
-        _suite_on("torch", tmp_path)
+    def test_model_and_training_tests_pass(self, tmp_path, request):
+        _suite_on("torch", tmp_path, request.config)

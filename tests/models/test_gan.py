@@ -83,11 +83,11 @@ print("REPORT " + json.dumps({
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_both_networks_learn_on_real_mnist(backend):
-    """A few hundred steps (300 of batch 4) on real MNIST, per backend: each network's loss falls against the
-    opponent it trained against. The discriminator, trained, tells real digits from the
-    untrained generator's output better than it did at the start; the generator, trained,
-    fools the trained discriminator better than its untrained self does. (The logged losses
-    of a GAN need not both fall: the two networks play against each other.)"""
+    """A few hundred steps (300 of batch 4) on real MNIST, per backend: each network's loss
+    falls against the opponent it trained against. The discriminator, trained, tells real
+    digits from the untrained generator's output better than it did at the start; the
+    generator, trained, fools the trained discriminator better than its untrained self does.
+    (The logged losses of a GAN need not both fall: the two networks play against each other.)"""
     if not os.environ.get("ZOO_DATA_DIR"):
         pytest.skip("set ZOO_DATA_DIR to a folder of the real datasets to run this")
     if importlib.util.find_spec(backend) is None:

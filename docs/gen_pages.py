@@ -20,7 +20,8 @@ with mkdocs_gen_files.open("models/index.md", "w") as f:
 TABLES = {"datasets.md": {"datasets": docs.datasets_table()},
           "index.md": {"models": docs.models_table("models/", sources=False)},
           "benchmarks.md": {"benchmarks": docs.benchmark_results(),
-                            "benchmark_backends": docs.benchmark_results("backends.md")}}
+                            "benchmark_backends": docs.benchmark_results("backends.md"),
+                            "benchmark_gpu": docs.benchmark_results("gpu.md")}}
 for page in ("index.md", "datasets.md", "training.md", "benchmarks.md", "api.md"):
     with mkdocs_gen_files.open(page, "r") as f:
         text = f.read()

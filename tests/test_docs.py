@@ -63,6 +63,10 @@ def run_python(code: str, namespace: dict) -> None:
     exec(compile(code, "<docs example>", "exec"), namespace)
 
 
+# Commands cut to a few steps on the tests' tiny inputs (argparse keeps an option's last value).
+TINY = {"zoo.bench.gpu": ["--precision", "bf16", "--batch-size", "4", "--steps", "2", "--epochs",
+                          "2", "--matmul-n", "128", "--seconds", "0.2", "--json", "gpu.json"]}
+
 # Shell lines the docs may show without running them here: set-up, not the zoo's commands.
 NOT_RUN = ("pip ", "python3 -m venv ", "python -m pytest", "mkdocs ", "export ", "git ", "cd ",
            ".ci/run", "tensorboard ")
@@ -87,7 +91,8 @@ def run_command(line: str, monkeypatch) -> None:
         # The backend is chosen at import: run the command in a process of its own.
         if importlib.util.find_spec(env["KERAS_BACKEND"]) is None:
             pytest.skip(f"{env['KERAS_BACKEND']} is not installed")
-        args = words[3:] + (["--epochs", "1", "--steps", "2"] if words[2] == "zoo.train" else [])
+        args = words[3:] + (["--epochs", "1", "--steps", "2"] if words[2] == "zoo.train" else
+                            TINY.get(words[2], []))
         done = subprocess.run([sys.executable, "-m", words[2], *args],
                               env=backend_env(env["KERAS_BACKEND"], **env),
                               capture_output=True, text=True, timeout=600)
@@ -120,6 +125,10 @@ def run_command(line: str, monkeypatch) -> None:
                 args.pop(at)
             args.insert(at, "tensorflow")
         assert cli.main(args + tiny) == 0, f"{line!r} failed"
+    elif module == "zoo.bench.gpu":
+        from zoo.bench import gpu
+
+        assert gpu.main(args + TINY[module]) == 0, line
     elif module == "zoo.bench.settings":
         from zoo.bench import settings
 

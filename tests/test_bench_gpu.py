@@ -1,0 +1,116 @@
+"""The accelerator benchmarks in a tiny mode on the CPU: `zoo.bench.gpu` (images/s against the
+measured matrix peak) and `zoo.bench.gpu_recipes` (recipe variants without TensorFlow).
+
+No timing is asserted: the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.bench import gpu, gpu_recipes
+from zoo.data import catalog
+
+pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
+
+CLASSES = catalog.spec("cifar10").classes
+
+
+def test_gpu_bench_tiny_run_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "gpu.json"
+    assert gpu.main(["resnet20", "--precision", "bf16", "fp32", "--batch-size", "4", "recipe",
+                     "--steps", "2", "--epochs", "2", "--matmul-n", "128", "--seconds", "0.2",
+                     "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["peak_tflops"]) == {"bf16", "fp32"}
+    assert all(v > 0 for v in report["peak_tflops"].values())
+    rows = report["rows"]
+    assert [(r["precision"], r["batch_size"]) for r in rows] == [
+        ("bf16", 4), ("bf16", 128), ("fp32", 4), ("fp32", 128)]
+    for r in rows:
+        assert r["samples_per_s"] > 0
+        assert r["train_gflop_per_sample"] == pytest.approx(0.2433, abs=1e-3)  # 3 x 81 MFLOPs
+        assert r["achieved_tflops"] == pytest.approx(
+            r["samples_per_s"] * r["train_gflop_per_sample"] / 1e3, rel=1e-2)
+    assert report["machine"]["versions"]["keras"] and report["machine"]["gpus"] == []
+    text = (tmp_path / "gpu.md").read_text()
+    assert "| resnet20 | bf16 | 4 |" in text and "matrix-multiply peak (128x128" in text
+    assert text.strip() in capsys.readouterr().out
+
+
+def test_gpu_bench_rejects_unknown_models_and_precisions(capsys):
+    with pytest.raises(SystemExit):
+        gpu.main(["no_such_model"])
+    with pytest.raises(SystemExit):
+        gpu.main(["resnet20", "--precision", "fp8"])
+    assert "fp8" in capsys.readouterr().err
+
+
+def test_crop_and_flip_takes_a_window_of_the_zero_padded_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 256, (64, 8, 8, 3), dtype=np.uint8)  # no zeros: padding shows
+    out = gpu_recipes.crop_and_flip(images, np.random.default_rng(1))
+    assert out.shape == images.shape and out.dtype == np.uint8
+    pad = gpu_recipes.PAD
+    padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+    flipped = 0
+    for src, got in zip(padded, out, strict=True):
+        windows = [src[dy:dy + 8, dx:dx + 8] for dy in range(2 * pad + 1)
+                   for dx in range(2 * pad + 1)]
+        plain = any(np.array_equal(got, w) for w in windows)
+        mirrored = any(np.array_equal(got, w[:, ::-1]) for w in windows)
+        assert plain or mirrored
+        flipped += mirrored and not plain
+    assert 16 < flipped < 48  # about half are flipped
+
+
+def _image_folder(root, per_class: int):
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label, name in enumerate(CLASSES):
+            folder = root / "cifar10" / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = np.full((32, 32, 3), 20 * label, np.uint8)
+                pixels[0, 0] = rng.integers(0, 256, 3)
+                Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+    with tarfile.open(root / "cifar10.tar.gz", "w:gz") as tar:
+        tar.add(root / "cifar10", arcname="cifar10")
+
+
+def test_read_image_folder_from_a_tree_and_a_tarball(tmp_path):
+    _image_folder(tmp_path, per_class=2)
+    tree = gpu_recipes.read_image_folder(tmp_path / "cifar10", CLASSES)
+    packed = gpu_recipes.read_image_folder(tmp_path / "cifar10.tar.gz", CLASSES)
+    for split in ("train", "test"):
+        x, y = tree[split]
+        assert x.shape == (20, 32, 32, 3) and x.dtype == np.uint8
+        assert y.tolist() == [i // 2 for i in range(20)]  # class order, as the zoo reads them
+        assert (x[:, 5, 5, 0] == 20 * y).all()  # each image carries its class's grey level
+        np.testing.assert_array_equal(packed[split][0], x)
+        np.testing.assert_array_equal(packed[split][1], y)
+    with pytest.raises(Exception, match="expected train"):
+        gpu_recipes.read_image_folder(tmp_path / "cifar10" / "train", CLASSES)
+
+
+def test_recipe_variants_run_in_parallel_and_report_errors(tmp_path, capsys):
+    _image_folder(tmp_path, per_class=4)
+    out = tmp_path / "r.json"
+    assert gpu_recipes.main([
+        "resnet20", "--data", str(tmp_path / "cifar10.tar.gz"), "--epochs", "1",
+        "--variant", "small:batch_size=16,validation=0.0",
+        "--variant", "bad:nonsense=1", "--parallel", "2", "--logs", str(tmp_path / "logs"),
+        "--json", str(out)]) == 0
+    rows = {r["variant"]: r for r in json.loads(out.read_text())}
+    small = rows["small"]
+    assert small["epochs"] == 1 and small["train_examples"] == 40  # validation=0.0 holds none
+    assert 0.0 <= small["accuracy"] <= 1.0
+    assert small["changes"] == {"batch_size": 16, "validation": 0.0}
+    assert "unknown option(s) 'nonsense'" in rows["bad"]["error"]
+    assert json.loads((tmp_path / "logs" / "small.log").read_text().splitlines()[-1])["epoch"] == 1
+    assert "| small |" in capsys.readouterr().out

@@ -1,0 +1,181 @@
+"""`python -m zoo.bench.gpu`: training images/s on an accelerator, with mixed precision and XLA,
+against the accelerator's measured matrix-multiply peak.
+
+    KERAS_BACKEND=jax python -m zoo.bench.gpu vgg13_bn resnet18 --json benchmarks/gpu.json
+
+For each model and each precision (`mixed_bfloat16` and `float32`, `--precision`), it trains
+the model compiled as the zoo compiles it (its recipe's optimizer, loss and metrics) on random
+data of the model's input shape held in memory, so the input pipeline costs nothing, and
+reports the steady-state samples per second (the median of timed epochs after a warm-up), the
+training FLOPs per sample counted from the layers (`zoo.bench.flops`), the TFLOP/s that makes,
+and its share of the peak measured in the same run: square matrix products of that precision
+through the same backend. XLA compiles every step: always on JAX, with `jit_compile=True` on
+TensorFlow (PyTorch has no XLA; it runs eagerly there). It needs no TensorFlow on JAX or
+PyTorch, so it runs where only a GPU build of those is installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import zoo
+from zoo import commands
+from zoo.bench import flops, loops
+from zoo.bench.timing import random_inputs
+from zoo.fileio import write_json, write_text
+from zoo.recipe import compile_model
+from zoo.train import runs
+
+PRECISIONS = {"bf16": ("mixed_bfloat16", "bfloat16"), "fp32": ("float32", "float32")}
+
+
+def _sync(tensor) -> None:
+    """Wait for the device: copy one element of `tensor` back to the host."""
+    keras.ops.convert_to_numpy(keras.ops.reshape(tensor, (-1,))[:1])
+
+
+def matmul_peak(dtype: str, n: int, seconds: float, chain: int = 10) -> float:
+    """TFLOP/s of `n x n` matrix products of `dtype` through the Keras backend.
+
+    Each timed call issues `chain` products and waits for the last; the median of several
+    windows after a warm-up, as `zoo.bench.timing.median_rate` times everything else.
+    """
+    from zoo.bench.timing import median_rate
+
+    rng = np.random.default_rng(0)
+    a = keras.ops.convert_to_tensor(rng.standard_normal((n, n), np.float32), dtype=dtype)
+    b = keras.ops.convert_to_tensor(rng.standard_normal((n, n), np.float32), dtype=dtype)
+
+    def step() -> int:
+        for _ in range(chain):
+            c = keras.ops.matmul(a, b)
+        _sync(c)
+        return chain * 2 * n**3
+
+    return median_rate(step, seconds) / 1e12
+
+
+def train_rate(name: str, precision: str, batch_size: int, steps: int, epochs: int) -> dict:
+    """Samples/s of one model trained with XLA in one precision: the median epoch after the first."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(PRECISIONS[precision][0])
+    try:
+        card = zoo.card(name)
+        model = zoo.get(name, compile=False)
+        jit = {"jit_compile": True} if keras.backend.backend() != "torch" else {}
+        compile_model(model, card.task, card.recipe, steps_per_epoch=steps, keep_jit=True, **jit)
+        x, y = random_inputs(name, steps * batch_size)
+        clock = loops.EpochClock()
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch_size, epochs=epochs + 1, shuffle=False, verbose=0,
+                  callbacks=[clock])
+        total = time.perf_counter() - start
+        per_sample = flops.training_flops(model)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    rate = steps * batch_size / statistics.median(clock.seconds[1:])
+    return {"model": name, "precision": precision, "batch_size": batch_size,
+            "samples_per_s": round(rate, 1), "train_gflop_per_sample": per_sample / 1e9,
+            "achieved_tflops": rate * per_sample / 1e12,
+            "first_epoch_s": round(clock.seconds[0], 2), "total_s": round(total, 1)}
+
+
+def accelerators() -> list[str]:
+    """The accelerators the backend sees, by name ([] on a CPU)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return runs.device()["gpus"]
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    """Markdown lines: one row per model, precision and batch size."""
+    peaks = result["peak_tflops"]
+    lines = ["| model | precision | batch | samples/s | GFLOP/sample (train) | TFLOP/s | "
+             "share of peak |", "|---|---|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        share = r["achieved_tflops"] / peaks[r["precision"]]
+        lines.append(f"| {r['model']} | {r['precision']} | {r['batch_size']} | "
+                     f"{r['samples_per_s']:,.0f} | {r['train_gflop_per_sample']:.3f} | "
+                     f"{r['achieved_tflops']:.3g} | {100 * share:.1f}% |")
+    peak_text = ", ".join(f"{k} {v:.3g} TFLOP/s" for k, v in peaks.items())
+    machine = result["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    return [*lines, "", f"Measured matrix-multiply peak ({result['matmul_n']}x"
+                        f"{result['matmul_n']} products): {peak_text}. "
+                        f"{', '.join(machine['gpus']) or runs.describe_hardware(machine)}, "
+                        f"{machine['backend']} backend ({versions}), {result['date'][:10]}."]
+
+
+def run(models: list[str], precisions: list[str], batch_sizes: list[int | None], steps: int,
+        epochs: int, matmul_n: int, seconds: float) -> dict[str, Any]:
+    """Measure the peak for each precision, then every model, precision and batch size."""
+    peaks = {p: matmul_peak(PRECISIONS[p][1], matmul_n, seconds) for p in precisions}
+    print("peak " + ", ".join(f"{p} {v:.3g} TFLOP/s" for p, v in peaks.items()), flush=True)
+    rows = []
+    for name in models:
+        for precision in precisions:
+            for batch in batch_sizes:
+                row = train_rate(name, precision, batch or zoo.card(name).recipe.batch_size,
+                                 steps, epochs)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    info = runs.device()
+    versions = runs.versions()
+    with contextlib.suppress(metadata.PackageNotFoundError):  # JAX or PyTorch: its version too
+        versions.setdefault(info["backend"], metadata.version(info["backend"]))
+    return {"date": dt.datetime.now().isoformat(timespec="seconds"),
+            "machine": {**info, "gpus": accelerators(), "versions": versions},
+            "matmul_n": matmul_n, "peak_tflops": peaks, "steps_per_epoch": steps,
+            "timed_epochs": epochs, "rows": rows}
+
+
+def _batch(text: str) -> int | None:
+    return None if text == "recipe" else commands.count(text)
+
+
+@commands.one_line_errors
+def main(argv: list[str] | None = None) -> int:
+    p = commands.Parser(prog="python -m zoo.bench.gpu", description=__doc__)
+    p.add_argument("models", nargs="*", type=commands.model_name,
+                   default=["vgg13_bn", "resnet18"])
+    p.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS))
+    p.add_argument("--batch-size", nargs="+", type=_batch, default=[None], metavar="B",
+                   help="batch sizes to measure ('recipe' for the card's; default: recipe)")
+    p.add_argument("--steps", type=commands.count, default=50, help="steps per timed epoch")
+    p.add_argument("--epochs", type=commands.count, default=3, help="timed epochs (median)")
+    p.add_argument("--matmul-n", type=commands.count, default=8192,
+                   help="size of the square matrices of the peak measurement")
+    p.add_argument("--seconds", type=commands.positive, default=3.0,
+                   help="seconds of each peak measurement")
+    p.add_argument("--json", help="write the results as JSON here and a Markdown table beside it")
+    args = p.parse_args(argv)
+    result = run(args.models, args.precision, args.batch_size, args.steps, args.epochs,
+                 args.matmul_n, args.seconds)
+    lines = table(result)
+    print("\n".join(lines))
+    if args.json:
+        write_json(Path(args.json), result)
+        write_text(Path(args.json).with_suffix(".md"), "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

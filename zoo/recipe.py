@@ -30,6 +30,9 @@ class Recipe:
 
     `jit_compile` and `steps_per_execution` do not change what is learned, only how fast: each
     card sets them to what measured fastest for its model on CPU (`benchmarks/NOTES.md`).
+    `mixed_precision` is the card's choice to compute in 16 bits (float32 variables) where the
+    hardware does 16-bit arithmetic fast: a GPU, or a CPU with bfloat16 instructions
+    (`zoo.train.core.fast_16bit`); elsewhere the model trains in float32.
     """
 
     optimizer: str = "adam"
@@ -46,6 +49,7 @@ class Recipe:
     augment: bool = False
     jit_compile: bool = False
     steps_per_execution: int = 1
+    mixed_precision: bool = False
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -82,6 +86,8 @@ class Recipe:
         parts.append(f"batch {self.batch_size}, {epochs_text(self.epochs)}")
         if self.augment:
             parts.append("pad-crop-flip augmentation")
+        if self.mixed_precision:
+            parts.append("16-bit mixed precision where the hardware is fast at it")
         return ", ".join(parts)
 
     def replace(self, **changes: object) -> Recipe:

@@ -16,6 +16,7 @@ how many epochs ran.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import io
@@ -156,11 +157,12 @@ def measurements(name: str, result, model, dataset: str, run_dir: Path, data_dir
 
 
 def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | None = None,
-              data_dir=None, mixed_precision: bool = False, seed: int = 0,
+              data_dir=None, mixed_precision: str | bool = "auto", seed: int = 0,
               results_dir: Path | None = None) -> list[dict[str, Any]]:
     """Train `name` with its recipe, test it, append its record to results.csv; return the rows."""
     card = zoo.card(name)
     dataset, options, note = choose_dataset(card.name, dataset, data_dir)
+    mixed_precision = zoo.train.core.resolve_mixed_precision(card.recipe, mixed_precision)
     notes = [note] if note else []
     epochs = card.recipe.epochs
     if budget_minutes is not None:
@@ -214,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-minutes", type=commands.positive,
                         help="cut the recipe's epochs to fit this training time")
     parser.add_argument("--data-dir", help="folder of the real datasets (default $ZOO_DATA_DIR)")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="bfloat16 on a CPU, float16 on a GPU (recorded in the notes)")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                        default="auto", help="bfloat16 on a CPU, float16 on a GPU (default: "
+                                             "the card's choice; recorded in the notes)")
     parser.add_argument("--seed", type=commands.seed, default=0)
     args = parser.parse_args(argv)
     try:

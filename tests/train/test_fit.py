@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -256,6 +257,45 @@ def test_mixed_precision_keeps_float32_variables_and_logits(tmp_path):
     assert {w.dtype for w in model.weights} == {"float32"}
     assert model.get_layer("logits").compute_dtype == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+
+
+@pytest.mark.parametrize(("fast", "given", "expected"), [
+    (True, "auto", "mixed_bfloat16"), (False, "auto", "float32"), (True, False, "float32"),
+    (False, True, "mixed_bfloat16")])
+def test_mixed_precision_auto_is_the_cards_choice_where_16_bits_are_fast(
+        tmp_path, monkeypatch, fast, given, expected):
+    """resnet20's card asks for mixed precision: it gets it where the machine is fast at 16-bit
+    arithmetic (a GPU, a CPU with bfloat16 instructions), unless the call says otherwise; a
+    resumed run keeps what it started with."""
+    from zoo.train import core
+
+    monkeypatch.setattr(core, "fast_16bit", lambda: fast)
+    run = tmp_path / "run"
+    result = small_fit(run, model="resnet20", mixed_precision=given, epochs=1, steps=1,
+                       batch_size=4)
+    assert result.config["precision"] == expected
+    monkeypatch.setattr(core, "fast_16bit", lambda: not fast)  # resuming elsewhere
+    resumed = zoo.train.fit(run_dir=run, resume=True, verbose=0)  # finished: tests again
+    assert resumed.config["precision"] == expected
+    if given != "auto":
+        with pytest.raises(zoo.ZooError, match="cannot resume with mixed_precision"):
+            zoo.train.fit(run_dir=run, resume=True, mixed_precision=not given)
+
+
+def test_mixed_precision_auto_leaves_the_mlps_in_float32(tmp_path, monkeypatch):
+    from zoo.train import core
+
+    monkeypatch.setattr(core, "fast_16bit", lambda: True)
+    assert small_fit(tmp_path / "run", epochs=1).config["precision"] == "float32"
+
+
+def test_fast_16bit_reads_the_cpu_flags(monkeypatch):
+    from zoo.train import core
+
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
+    expected = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+    assert core.fast_16bit() is expected  # no GPU on the test machines
 
 
 class _JitSeen(keras.callbacks.Callback):

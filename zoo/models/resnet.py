@@ -76,7 +76,7 @@ def _imagenet_style_card(name: str, params: int, top1: float, top5: float, depth
         params=params,
         recipe=Recipe(optimizer="sgd", learning_rate=0.1, momentum=0.9, nesterov=True,
                       weight_decay=5e-3, schedule="cosine", warmup_epochs=1, batch_size=128,
-                      epochs=200, augment=True,
+                      epochs=200, augment=True, mixed_precision=True,
                       notes="weiaicunzai's CIFAR-100 recipe (SGD 0.1, Nesterov 0.9, batch 128, "
                             "200 epochs, pad-crop-flip) with a cosine schedule; weight decay "
                             "5e-3 decoupled is PyTorch's 5e-4 coupled under momentum 0.9."),
@@ -105,7 +105,7 @@ def _he_cifar_card(name: str, params: int, depth: int, top1: float) -> Card:
         params=params,
         recipe=Recipe(optimizer="sgd", learning_rate=0.2, momentum=0.9, nesterov=True,
                       weight_decay=5e-3, schedule="onecycle", batch_size=128, epochs=180,
-                      label_smoothing=0.1, augment=True,
+                      label_smoothing=0.1, augment=True, mixed_precision=True,
                       notes="He et al.'s setting (SGD with momentum 0.9, batch 128, about 180 "
                             "epochs, pad-crop-flip) with a one-cycle schedule peaking at 0.2 "
                             "(Smith's super-convergence), which also gets close in a fraction "

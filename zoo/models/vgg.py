@@ -67,7 +67,7 @@ _SHAPES = dict(task="classification", dataset="cifar100", input_shape=(32, 32, 3
         params=9_582_116,
         recipe=Recipe(optimizer="sgd", learning_rate=0.01, momentum=0.9, nesterov=True,
                       weight_decay=5e-3, schedule="cosine", warmup_epochs=1, batch_size=128,
-                      epochs=200, augment=True,
+                      epochs=200, augment=True, mixed_precision=True,
                       notes="Without batch normalisation the net needs a smaller peak rate "
                             "(0.01) than VGG13-BN; weight decay 5e-3 decoupled is PyTorch's "
                             "5e-4 coupled under momentum 0.9."),
@@ -96,7 +96,7 @@ def vgg13(
         params=9_590_948,
         recipe=Recipe(optimizer="sgd", learning_rate=0.1, momentum=0.9, nesterov=True,
                       weight_decay=5e-3, schedule="cosine", warmup_epochs=1, batch_size=128,
-                      epochs=200, augment=True,
+                      epochs=200, augment=True, mixed_precision=True,
                       notes="weiaicunzai's recipe (SGD 0.1, Nesterov momentum 0.9, batch 128, 200 "
                             "epochs, pad-crop-flip, 1 warm-up epoch) with a cosine schedule in "
                             "place of its divide-by-5 steps at epochs 60, 120 and 160; weight "

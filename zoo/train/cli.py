@@ -64,8 +64,9 @@ def parser() -> argparse.ArgumentParser:
                                              "smoke runs (default: all)")
     p.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                    help="XLA compilation (default auto: Keras' choice)")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="compute in float16 (GPU) or bfloat16 (CPU) with float32 variables")
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default="auto",
+                   help="compute in float16 (GPU) or bfloat16 (CPU) with float32 variables "
+                        "(default: the card's choice, where the GPU or CPU is fast at it)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2),
                    help="0 silent, 1 progress bar, 2 one line per epoch (default: 1 on a "
                         "terminal, else 2)")

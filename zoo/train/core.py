@@ -70,6 +70,41 @@ class _Settings:
     keep_jit: bool = False  # jit_compile=True asked for: XLA even where random layers slow it
 
 
+def fast_16bit() -> bool:
+    """Whether this machine computes in 16 bits fast: a GPU the backend uses, or a CPU with
+    bfloat16 instructions (AMX or AVX-512 BF16, read from /proc/cpuinfo on Linux)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return True
+    elif backend == "jax":
+        import jax
+
+        if any(d.platform != "cpu" for d in jax.devices()):
+            return True
+    elif backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_mixed_precision(recipe: Recipe, mixed_precision: str | bool) -> bool:
+    """`"auto"`: the card's choice where `fast_16bit()`; True or False as given."""
+    if mixed_precision == "auto":
+        return bool(recipe.mixed_precision) and fast_16bit()
+    return checks.flag("mixed_precision", mixed_precision)
+
+
 def mixed_policy() -> str:
     """The mixed-precision policy for this machine: float16 on a GPU, bfloat16 on a CPU."""
     import tensorflow as tf
@@ -182,7 +217,8 @@ def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
                     raise ZooError(f"cannot resume with option {option}={v!r}: the run was "
                                    f"started with {option}={plain(used.get(option))!r}")
             continue
-        old = recipe.get(key) if key in recipe else getattr(saved, key, None)
+        # the run's own settings first: its mixed_precision is the one it resolved and used
+        old = getattr(saved, key) if hasattr(saved, key) else recipe.get(key)
         if plain(old) != plain(value):
             raise ZooError(f"cannot resume with {key}={plain(value)!r}: the run was started "
                            f"with {key}={plain(old)!r} (resume takes its settings from "
@@ -205,7 +241,7 @@ def fit(
     top_k: Sequence[int] = (5,),
     steps: int | None = None,
     jit_compile: str | bool = "auto",
-    mixed_precision: bool = False,
+    mixed_precision: str | bool = "auto",
     verbose: int | str = "auto",
     options: dict[str, Any] | None = None,
     source: str = "auto",
@@ -235,7 +271,9 @@ def fit(
             whose random numbers XLA draws slowly there), True or False. JAX always compiles;
             PyTorch runs eagerly (`zoo.recipe.execution_settings`).
         mixed_precision: compute in 16 bits with float32 variables: float16 with loss scaling
-            on a GPU, bfloat16 on a CPU (fast where the CPU has bfloat16 instructions).
+            on a GPU, bfloat16 on a CPU. `"auto"`: the card's choice (`Recipe.mixed_precision`,
+            the convolutional networks), where the machine is fast at it: a GPU, or a CPU
+            with bfloat16 instructions (`fast_16bit`); True or False to choose.
         verbose: 0 silent, 1 progress bar, 2 one line per epoch; `"auto"`: 1 on a terminal,
             else 2.
         options: builder options of a registered model (`{"num_classes": 10}`).
@@ -405,7 +443,7 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
                                  open_max=True),
         top_k=tuple(checks.integer("top_k", k) for k in top_k),
         steps=None if steps is None else checks.integer("steps", steps),
-        mixed_precision=checks.flag("mixed_precision", mixed_precision), source=source,
+        mixed_precision=resolve_mixed_precision(recipe, mixed_precision), source=source,
         keep_jit=jit_compile is True)
     policy = getattr(getattr(user_model, "dtype_policy", None), "name", "float32")
     if user_model is not None and settings.mixed_precision and not policy.startswith("mixed"):

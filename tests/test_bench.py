@@ -30,6 +30,8 @@ def test_benchmark_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     assert set(row["samples_per_s"]) == {"tutorial", "keras", "zoo"}
     assert all(v > 0 for v in row["samples_per_s"].values())
     assert row["zoo_over_keras"] > 0 and row["share_of_peak"] > 0
+    assert row["precision"] == "float32" and report["peak_gflops_by_dtype"] == {
+        "float32": report["peak_gflops"]}
     assert row["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 10) / 1e6,
                                                            abs=1e-3)
     text = out_md.read_text()
@@ -92,15 +94,26 @@ def test_flops_follow_the_layer_formulas():
     assert flops.training_flops(gan) == 4 * g + 8 * d > 0
 
 
-def test_matmul_peak_and_machine_description():
+def test_matmul_peak_and_machine_description(monkeypatch):
     assert machine.matmul_peak(seconds=0.2, n=128) > 0
+    assert machine.matmul_peak(seconds=0.2, n=128, dtype="bfloat16") > 0
+    from zoo.train import core
+
+    monkeypatch.setattr(core, "fast_16bit", lambda: True)
+    assert machine.zoo_precision("vgg13_bn") == "bfloat16"  # the card's choice, on a CPU
+    assert machine.zoo_precision("mnist_mlp") == "float32"
+    monkeypatch.setattr(core, "fast_16bit", lambda: False)
+    assert machine.zoo_precision("vgg13_bn") == "float32"
     info = machine.describe()
     assert info["backend"] == "tensorflow" and info["cpu"]
 
 
 def test_settings_table(capsys):
-    assert settings.main(["mnist_mlp", "--jit", "0", "--spe", "2", "--steps", "3"]) == 0
-    assert "| mnist_mlp | False | 2 |" in capsys.readouterr().out
+    assert settings.main(["mnist_mlp", "--jit", "0", "--spe", "2", "--steps", "3",
+                          "--precision", "float32", "mixed"]) == 0
+    out = capsys.readouterr().out
+    assert "| mnist_mlp | False | 2 | float32 |" in out
+    assert "| mnist_mlp | False | 2 | mixed_bfloat16 |" in out  # a CPU
     # a builder option reaches the model measured; a bad one exits in one line first
     assert settings.main(["mnist_mlp", "--jit", "1", "--spe", "2", "--steps", "3",
                           "--option", "dropout=0.2"]) == 0

@@ -50,8 +50,9 @@ def steps_per_window(name: str, batch_size: int, window_seconds: float,
 
 
 def measure_model(name: str, batch_size: int | None, seconds: float, windows: int,
-                  peak: float, steps: int | None = None) -> dict[str, Any]:
-    """One row: the three rates, their ratios, FLOPs and the share of the peak.
+                  peaks: dict[str, float], steps: int | None = None) -> dict[str, Any]:
+    """One row: the three rates, their ratios, FLOPs and the share of the peak of the dtype
+    the zoo computes the model in (`peaks`: GFLOP/s by dtype).
 
     `steps` per window, or (None) as many as make `seconds / windows` at the zoo's rate.
     """
@@ -66,12 +67,14 @@ def measure_model(name: str, batch_size: int | None, seconds: float, windows: in
     }
     per_sample = flops.training_flops(zoo.get(name, compile=False))
     gflops = rates["zoo"] * per_sample / 1e9
+    precision = machine.zoo_precision(name)
     return {"model": name, "batch_size": batch, "steps_per_window": steps, "windows": windows,
+            "precision": precision,
             "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
             "zoo_over_tutorial": round(rates["zoo"] / rates["tutorial"], 2),
             "zoo_over_keras": round(rates["zoo"] / rates["keras"], 2),
             "train_mflops_per_sample": round(per_sample / 1e6, 3),
-            "zoo_gflops": round(gflops, 2), "share_of_peak": round(gflops / peak, 3)}
+            "zoo_gflops": round(gflops, 2), "share_of_peak": round(gflops / peaks[precision], 3)}
 
 
 def loader_rows(names: list[str], rows: list[dict], data_dir, seconds: float) -> list[dict]:
@@ -126,8 +129,11 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [f"Measured {report['date']} on {runs.describe_hardware(m)}, Keras "
              f"{m['versions'].get('keras')} / TensorFlow {m['versions'].get('tensorflow')}, "
-             f"{m['backend']} backend; matrix-multiply peak {report['peak_gflops']:.1f} GFLOP/s "
-             "(float32, measured in the same run).", "",
+             f"{m['backend']} backend; matrix-multiply peak " + ", ".join(
+                 f"{v:.1f} GFLOP/s in {k}" for k, v in report.get(
+                     "peak_gflops_by_dtype", {"float32": report["peak_gflops"]}).items())
+             + " (measured in the same run; each model's share is of the peak of the dtype "
+             "the zoo computes it in).", "",
              "| model | batch | (a) tutorial loop | (b) plain Keras | (c) zoo | c/a | c/b | "
              "train MFLOP/sample | zoo GFLOP/s | share of peak |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -136,7 +142,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {r['model']} | {r['batch_size']} | {s['tutorial']:,.0f} | "
                      f"{s['keras']:,.0f} | {s['zoo']:,.0f} | {r['zoo_over_tutorial']:.1f}x | "
                      f"{r['zoo_over_keras']:.1f}x | {r['train_mflops_per_sample']:,.1f} | "
-                     f"{r['zoo_gflops']:.1f} | {100 * r['share_of_peak']:.0f}% |")
+                     f"{r['zoo_gflops']:.1f} | {100 * r['share_of_peak']:.0f}%"
+                     f"{'' if r.get('precision', 'float32') == 'float32' else ' of ' + r['precision']} |")
     lines.append("\nSamples per second of training, median of timed windows after a warm-up.")
     if report.get("backends"):
         lines += ["", "The zoo's training rate, (c), on each Keras backend (same data, batch and "
@@ -200,17 +207,21 @@ def main(argv: list[str] | None = None) -> int:
             raise ZooError("--windows must be at least 2")
         if args.seconds <= 0:
             raise ZooError("--seconds must be positive")
-        peak = machine.matmul_peak(min(args.seconds, 3.0))
-        print(f"zoo.bench: matrix-multiply peak {peak:.1f} GFLOP/s", flush=True)
+        peaks = {dtype: machine.matmul_peak(min(args.seconds, 3.0), dtype=dtype)
+                 for dtype in sorted({"float32", *map(machine.zoo_precision, names)})}
+        print("zoo.bench: matrix-multiply peak " + ", ".join(
+            f"{dtype} {v:.1f} GFLOP/s" for dtype, v in peaks.items()), flush=True)
         rows = []
         for name in names:
-            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows, peak,
+            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows, peaks,
                                       args.steps))
             r = rows[-1]["samples_per_s"]
             print(f"zoo.bench: {name}: tutorial {r['tutorial']:,.0f}, keras {r['keras']:,.0f}, "
                   f"zoo {r['zoo']:,.0f} samples/s", flush=True)
         report = {"date": dt.date.today().isoformat(), "machine": machine.describe(),
-                  "peak_gflops": round(peak, 1), "models": rows}
+                  "peak_gflops": round(peaks["float32"], 1),
+                  "peak_gflops_by_dtype": {k: round(v, 1) for k, v in peaks.items()},
+                  "models": rows}
         if args.backends:
             report["backends"] = {b: backends.measure(b, rows, args.windows)
                                   for b in args.backends}

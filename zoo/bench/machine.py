@@ -9,26 +9,36 @@ from zoo.bench.timing import median_rate
 from zoo.train import runs
 
 
-def matmul_peak(seconds: float = 2.0, n: int = 1024) -> float:
-    """GFLOP/s of float32 `n x n` matrix products through TensorFlow, as the models get them.
+def matmul_peak(seconds: float = 2.0, n: int = 1024, dtype: str = "float32") -> float:
+    """GFLOP/s of `dtype` `n x n` matrix products through TensorFlow, as the models get them.
 
     The median of several timed windows after a warm-up; this is the ceiling the dense and
     convolutional layers can reach on this machine with this build of TensorFlow.
     """
     import tensorflow as tf
 
-    a = tf.random.normal((n, n), seed=1)
-    b = tf.random.normal((n, n), seed=2)
+    a = tf.cast(tf.random.normal((n, n), seed=1), dtype)
+    b = tf.cast(tf.random.normal((n, n), seed=2), dtype)
 
     @tf.function
     def product():
-        return tf.reduce_sum(tf.linalg.matmul(a, b))
+        return tf.reduce_sum(tf.cast(tf.linalg.matmul(a, b), tf.float32))
 
     def step() -> int:
         product().numpy()
         return 2 * n**3
 
     return median_rate(step, seconds) / 1e9
+
+
+def zoo_precision(name: str) -> str:
+    """The dtype `zoo.train.fit` computes model `name` in on this machine (its card's choice)."""
+    import zoo
+    from zoo.train import core
+
+    if core.resolve_mixed_precision(zoo.card(name).recipe, "auto"):
+        return core.mixed_policy().removeprefix("mixed_")
+    return "float32"
 
 
 def describe() -> dict[str, Any]:

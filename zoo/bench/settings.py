@@ -1,35 +1,47 @@
 """Measure a model's training rate under each execution setting the zoo can choose.
 
     python -m zoo.bench.settings MODEL [MODEL ...] [--jit 0 1] [--spe 1 8 32] [--batch-size B]
-                                 [--option KEY=VALUE ...]
+                                 [--precision float32 mixed] [--option KEY=VALUE ...]
 
-For every combination of XLA compilation (`jit_compile`) and `steps_per_execution` it trains
+For every combination of XLA compilation (`jit_compile`), `steps_per_execution` and precision
+(`float32`, and with `--precision ... mixed` the 16-bit mixed policy `--mixed-precision` picks
+on this machine) it trains
 the model with its recipe through the zoo's own input pipeline (in-memory uint8 data, batched
-gather, prefetch) and prints samples per second. The cards' `jit_compile` and
-`steps_per_execution` were chosen from these tables (`benchmarks/NOTES.md`). `--option` builds
-the models with a builder option (`--option dropout=0.2`).
+gather, prefetch) and prints samples per second. The cards' `jit_compile`,
+`steps_per_execution` and `mixed_precision` were chosen from these tables
+(`benchmarks/NOTES.md`). `--option` builds the models with a builder option
+(`--option dropout=0.2`).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
+
+import keras
 
 import zoo
 from zoo import commands
 from zoo.bench import loops
 from zoo.errors import ZooError
 from zoo.recipe import compile_model
+from zoo.train.core import mixed_policy
 
 
 def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
-                 windows: int = 4, options: dict | None = None) -> float:
-    """Training samples per second of `name` (built with `options`) compiled with `jit` and `spe`
-    steps per execution."""
+                 windows: int = 4, options: dict | None = None, policy: str = "float32") -> float:
+    """Training samples per second of `name` (built with `options` under the dtype `policy`)
+    compiled with `jit` and `spe` steps per execution."""
     card = zoo.card(name)
     x, y = loops.data(name, steps * batch_size)
-    model = zoo.get(name, compile=False, **(options or {}))
-    compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
-    seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1, card.recipe.augment)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = zoo.get(name, compile=False, **(options or {}))
+        compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
+        seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1, card.recipe.augment)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     return loops.rate(seconds, steps * batch_size)
 
 
@@ -41,24 +53,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spe", type=commands.count, nargs="+", default=[1, 8, 32])
     parser.add_argument("--batch-size", type=commands.count, help="default: the recipe's")
     parser.add_argument("--steps", type=commands.count, default=64, help="steps per timed window")
+    parser.add_argument("--precision", nargs="+", choices=("float32", "mixed"),
+                        default=["float32"], help="float32, and/or the mixed 16-bit policy")
     parser.add_argument("--option", type=commands.option, action="append", default=[],
                         metavar="KEY=VALUE", help="a builder option of the models (repeatable)")
     args = parser.parse_args(argv)
     options = dict(args.option)
     for name in args.models:  # a bad option exits in one line before anything is measured
         zoo.get(name, compile=False, **options)
-    print("| model | jit_compile | steps_per_execution | samples/s |")
-    print("|---|---|---:|---:|")
+    policies = [mixed_policy() if p == "mixed" else p for p in args.precision]
+    print("| model | jit_compile | steps_per_execution | precision | samples/s |")
+    print("|---|---|---:|---|---:|")
     for name in args.models:
         batch = args.batch_size or zoo.card(name).recipe.batch_size
-        for jit in args.jit:
-            for spe in args.spe:
-                try:
-                    rate = setting_rate(name, bool(jit), spe, batch, args.steps, options=options)
-                    value = f"{rate:,.0f}"
-                except (ZooError, ValueError, RuntimeError) as err:
-                    value = f"fails ({type(err).__name__})"
-                print(f"| {name} | {bool(jit)} | {spe} | {value} |", flush=True)
+        for jit, spe, policy in itertools.product(args.jit, args.spe, policies):
+            try:
+                rate = setting_rate(name, bool(jit), spe, batch, args.steps, options=options,
+                                    policy=policy)
+                value = f"{rate:,.0f}"
+            except (ZooError, ValueError, RuntimeError) as err:
+                value = f"fails ({type(err).__name__})"
+            print(f"| {name} | {bool(jit)} | {spe} | {policy} | {value} |", flush=True)
     return 0
 
 

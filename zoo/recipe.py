@@ -239,7 +239,7 @@ def execution_settings(jit_compile: bool, steps_per_execution: int,
         return {"jit_compile": False, "steps_per_execution": 1}
     if backend == "tensorflow" and _tf_distributed():
         return {"jit_compile": False, "steps_per_execution": 1}
-    if backend == "tensorflow" and jit_compile and draws_random and not _tf_gpus():
+    if backend == "tensorflow" and jit_compile and draws_random and not tf_gpus():
         return {"jit_compile": False, "steps_per_execution": steps_per_execution}
     return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution}
 
@@ -255,7 +255,8 @@ def draws_random(model: keras.Model) -> bool:
     return False
 
 
-def _tf_gpus() -> bool:
+def tf_gpus() -> bool:
+    """Whether TensorFlow sees a GPU."""
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))

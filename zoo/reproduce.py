@@ -92,17 +92,14 @@ def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_d
                   mixed_precision: bool) -> tuple[int, float]:
     """Epochs of the recipe that fit in `minutes`, from a short measurement of the training rate."""
     recipe = zoo.card(name).recipe
-    policy = keras.mixed_precision.global_policy()
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy(zoo.train.core.mixed_policy())
-    try:
+    core = zoo.train.core
+    policy = core.mixed_policy() if mixed_precision else keras.mixed_precision.global_policy()
+    with core.dtype_policy(policy):
         model = zoo.get(name, **options)
         x, y = random_inputs(name, recipe.batch_size * 8)
         if "num_classes" in options:
             y = y % options["num_classes"]
         rate = fit_rate(model, x, y, recipe.batch_size, seconds=CALIBRATION_SECONDS)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
     total = len(zoo.data.read(dataset, data_dir)["train"][0])
     validation = round(0.1 * total)  # zoo.train's default validation fraction
     train = total - validation

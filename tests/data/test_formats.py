@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,29 @@ def test_image_folder_cifar10_png(tmp_path, as_tarball):
         order = np.lexsort((np.arange(len(want[split][1])), want[split][1]))
         np.testing.assert_array_equal(got[split][0], want[split][0][order])
         np.testing.assert_array_equal(got[split][1], want[split][1][order])
+
+
+def test_image_folder_without_tensorflow_is_decoded_with_pillow(tmp_path, monkeypatch):
+    """A JAX or PyTorch install without TensorFlow reads image folders too, to the same arrays."""
+    want = writers.cifar_like(10, 20, 10, seed=6)
+    writers.write_image_folder(tmp_path / "cifar10", want, CIFAR10)
+    gray = writers.mnist_like(seed=7)
+    gray = {k: (x[..., None], y) for k, (x, y) in gray.items()}
+    writers.write_image_folder(tmp_path / "fashion_mnist", gray, FASHION)
+    with_tf = {name: zoo.data.read(name, tmp_path) for name in ("cifar10", "fashion")}
+    zoo.data._read.cache_clear()
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "other-cache"))  # decode afresh
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # `import tensorflow` fails
+    for name, expected in with_tf.items():
+        got = zoo.data.read(name, tmp_path)
+        for split in ("train", "test"):
+            np.testing.assert_array_equal(got[split][0], expected[split][0])
+            np.testing.assert_array_equal(got[split][1], expected[split][1])
+    bad = next((tmp_path / "cifar10" / "train" / "cat").iterdir())
+    bad.write_bytes(b"\x89PNG not really")
+    zoo.data._read.cache_clear()
+    with pytest.raises(zoo.ZooError, match="cannot decode image"):
+        zoo.data.read("cifar10", tmp_path)
 
 
 def test_image_folder_for_fashion_mnist_with_slash_in_a_class_name(tmp_path):

@@ -289,13 +289,18 @@ def test_mixed_precision_auto_leaves_the_mlps_in_float32(tmp_path, monkeypatch):
     assert small_fit(tmp_path / "run", epochs=1).config["precision"] == "float32"
 
 
-def test_fast_16bit_reads_the_cpu_flags(monkeypatch):
+def test_cpu_bf16_flags_are_read_from_cpuinfo():
     from zoo.train import core
 
+    head = "processor\t: 0\nmodel name\t: Some CPU\n"
+    assert core.cpu_has_bf16(head + "flags\t\t: fpu avx2 amx_bf16 amx_tile\n")
+    assert core.cpu_has_bf16(head + "flags\t\t: fpu avx512f avx512_bf16\n")
+    assert not core.cpu_has_bf16(head + "flags\t\t: fpu avx2 avx512f amx_int8\n")
+    assert not core.cpu_has_bf16(head + "flags\t\t: fpu avx512_bf16x\n")  # whole flags only
+    assert not core.cpu_has_bf16(head)  # no flags line (not x86, not Linux)
     cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
-    expected = any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
-    assert core.fast_16bit() is expected  # no GPU on the test machines
+    if cpuinfo.exists():  # no GPU on the test machines: the CPU decides
+        assert core.fast_16bit() is core.cpu_has_bf16(cpuinfo.read_text())
 
 
 class _JitSeen(keras.callbacks.Callback):

@@ -32,10 +32,11 @@ import numpy as np
 import zoo
 from zoo import commands
 from zoo.bench import flops, loops
-from zoo.bench.timing import random_inputs
+from zoo.bench.timing import median_rate, random_inputs
 from zoo.fileio import write_json, write_text
 from zoo.recipe import compile_model
 from zoo.train import runs
+from zoo.train.core import dtype_policy
 
 PRECISIONS = {"bf16": ("mixed_bfloat16", "bfloat16"), "fp32": ("float32", "float32")}
 
@@ -51,8 +52,6 @@ def matmul_peak(dtype: str, n: int, seconds: float, chain: int = 10) -> float:
     Each timed call issues `chain` products and waits for the last; the median of several
     windows after a warm-up, as `zoo.bench.timing.median_rate` times everything else.
     """
-    from zoo.bench.timing import median_rate
-
     rng = np.random.default_rng(0)
     a = keras.ops.convert_to_tensor(rng.standard_normal((n, n), np.float32), dtype=dtype)
     b = keras.ops.convert_to_tensor(rng.standard_normal((n, n), np.float32), dtype=dtype)
@@ -68,9 +67,7 @@ def matmul_peak(dtype: str, n: int, seconds: float, chain: int = 10) -> float:
 
 def train_rate(name: str, precision: str, batch_size: int, steps: int, epochs: int) -> dict:
     """Samples/s of one model trained with XLA in one precision: the median epoch after the first."""
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(PRECISIONS[precision][0])
-    try:
+    with dtype_policy(PRECISIONS[precision][0]):
         card = zoo.card(name)
         model = zoo.get(name, compile=False)
         jit = {"jit_compile": True} if keras.backend.backend() != "torch" else {}
@@ -82,8 +79,6 @@ def train_rate(name: str, precision: str, batch_size: int, steps: int, epochs: i
                   callbacks=[clock])
         total = time.perf_counter() - start
         per_sample = flops.training_flops(model)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
     rate = steps * batch_size / statistics.median(clock.seconds[1:])
     return {"model": name, "precision": precision, "batch_size": batch_size,
             "samples_per_s": round(rate, 1), "train_gflop_per_sample": per_sample / 1e9,

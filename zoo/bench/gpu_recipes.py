@@ -1,13 +1,13 @@
 """Compare recipe variants of a CIFAR model on an accelerator, several runs at once, without
 TensorFlow: test accuracy and seconds per epoch for each variant.
 
-    KERAS_BACKEND=jax python -m zoo.bench.gpu_recipes resnet20 --data cifar10.tar.gz \
+    KERAS_BACKEND=jax python -m zoo.bench.gpu_recipes resnet20 --data-dir ../shared/data \
         --epochs 40 --variant base: --variant nols:label_smoothing=0.0 --parallel 4
 
 `zoo.bench.recipes` does the same through the zoo's tf.data pipeline; this one is for a machine
-that has a GPU build of JAX or PyTorch and no TensorFlow. It reads an image-folder tree
-(`cifar10/{train,test}/<class>/*.jpg`, or a `.tar.gz` of one, as in `../shared/data`) with
-Pillow, holds out the validation fraction as `zoo.train` does (seeded, `--validation`), and
+that has a GPU build of JAX or PyTorch and no TensorFlow. It reads the model's dataset with
+`zoo.data.read` from `--data-dir` (without TensorFlow, image folders are decoded with Pillow),
+holds out the validation fraction as `zoo.train` does (seeded, `--validation`), and
 augments each epoch in numpy exactly as `zoo.data.pipeline.crop_and_flip` does (4 pixels of zero
 padding, a random 32x32 crop, a random horizontal flip). The model is compiled as the zoo
 compiles it, with the card's recipe changed by the variant's fields (`name:key=value,...`; other
@@ -18,12 +18,11 @@ accelerator (`--parallel`), each with its share of its memory.
 
 from __future__ import annotations
 
-import io
+import argparse
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -31,42 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from zoo import commands
-from zoo.errors import ZooError
 
 PAD = 4
-
-
-def read_image_folder(source: Path, classes: tuple[str, ...]) -> dict[str, tuple]:
-    """`{'train': (x, y), 'test': (x, y)}` of an image-folder tree or a `.tar.gz` of one."""
-    from PIL import Image
-
-    index = {name: i for i, name in enumerate(classes)}
-    found: dict[str, list] = {"train": [], "test": []}
-
-    def add(parts: tuple[str, ...], data: bytes) -> None:
-        if len(parts) < 3:
-            return
-        split, label = parts[-3], parts[-2]
-        if split in found and label in index:
-            image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            found[split].append((parts[-1], index[label], image))
-
-    if source.is_dir():
-        for path in sorted(source.rglob("*")):
-            if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
-                add(path.relative_to(source).parts, path.read_bytes())
-    else:
-        with tarfile.open(source) as tar:
-            for member in tar:
-                if member.isfile() and member.name.lower().endswith((".jpg", ".jpeg", ".png")):
-                    add(tuple(member.name.split("/")), tar.extractfile(member).read())
-    if not found["train"] or not found["test"]:
-        raise ZooError(f"{source}: expected train/<class>/*.jpg and test/<class>/*.jpg")
-    out = {}
-    for split, items in found.items():
-        items.sort(key=lambda t: (t[1], t[0]))  # class, then file name: the zoo's order
-        out[split] = (np.stack([t[2] for t in items]), np.array([t[1] for t in items], np.int32))
-    return out
 
 
 def crop_and_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -131,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.Parser(prog="python -m zoo.bench.gpu_recipes", description=__doc__)
     p.add_argument("model", type=commands.model_name)
-    p.add_argument("--data", required=True, help="image-folder tree, or a .tar.gz of one")
+    p.add_argument("--data-dir", help="folder of local dataset files (default $ZOO_DATA_DIR)")
     p.add_argument("--epochs", type=commands.count, required=True)
     p.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,...")
     p.add_argument("--seed", type=commands.seed, default=0)
@@ -140,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parallel", type=commands.count, default=1)
     p.add_argument("--json", help="write the results here as JSON")
     p.add_argument("--logs", help="keep each variant's per-epoch log in this folder")
-    p.add_argument("--one", help=argparse_hidden())
-    p.add_argument("--arrays", help=argparse_hidden())
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--arrays", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one is not None:  # a child: one variant, one JSON line on stdout
         name, changes = parse_variant(args.one)
@@ -150,11 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"variant": name, "changes": changes, **result}), flush=True)
         return 0
     import zoo
-    from zoo.data import catalog
 
     variants = args.variant or ["base:"]
     start = time.perf_counter()
-    data = read_image_folder(Path(args.data), catalog.spec(zoo.card(args.model).dataset).classes)
+    data = zoo.data.read(zoo.card(args.model).dataset, args.data_dir, download=False)
     print(f"read {len(data['train'][0])} + {len(data['test'][0])} images in "
           f"{time.perf_counter() - start:.1f} s", flush=True)
     results = []
@@ -170,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         while pending or running:
             while pending and len(running) < args.parallel:
                 variant = pending.pop(0)
-                cmd = [sys.executable, "-m", "zoo.bench.gpu_recipes", args.model, "--data",
-                       args.data, "--epochs", str(args.epochs), "--seed", str(args.seed),
+                cmd = [sys.executable, "-m", "zoo.bench.gpu_recipes", args.model,
+                       "--epochs", str(args.epochs), "--seed", str(args.seed),
                        "--validation", str(args.validation), "--precision", args.precision,
                        "--one", variant, "--arrays", str(arrays)]
                 log = logs / f"{variant.partition(':')[0]}.log"
@@ -200,12 +164,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {r['variant']} | {100 * r['accuracy']:.2f}% | {r['epochs']} | "
                   f"{r['median_epoch_s']:.2f} |")
     return 0
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

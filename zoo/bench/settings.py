@@ -18,14 +18,12 @@ from __future__ import annotations
 import itertools
 import sys
 
-import keras
-
 import zoo
 from zoo import commands
 from zoo.bench import loops
 from zoo.errors import ZooError
 from zoo.recipe import compile_model
-from zoo.train.core import mixed_policy
+from zoo.train.core import dtype_policy, mixed_policy
 
 
 def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
@@ -34,14 +32,10 @@ def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
     compiled with `jit` and `spe` steps per execution."""
     card = zoo.card(name)
     x, y = loops.data(name, steps * batch_size)
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with dtype_policy(policy):
         model = zoo.get(name, compile=False, **(options or {}))
         compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
         seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1, card.recipe.augment)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     return loops.rate(seconds, steps * batch_size)
 
 

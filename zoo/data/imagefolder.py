@@ -62,9 +62,32 @@ def _listing(spec: DatasetSpec, folder: Path) -> dict[str, list[tuple[Path, int]
     return listing
 
 
+def _decode_pillow(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
+    """Decode images with Pillow into one uint8 array, checking every shape: for installs
+    without TensorFlow (a JAX or PyTorch GPU machine)."""
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(paths), *shape), np.uint8)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB" if shape[-1] == 3 else "L"))
+        except (OSError, UnidentifiedImageError) as err:
+            raise fail(path, f"cannot decode image ({err})") from err
+        pixels = pixels.reshape(*pixels.shape[:2], -1)
+        if pixels.shape != shape:
+            raise fail(path, f"image has shape {pixels.shape}, expected {shape}")
+        out[i] = pixels
+    return out
+
+
 def _decode(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
-    """Decode images in parallel with TensorFlow into one uint8 array, checking every shape."""
-    import tensorflow as tf
+    """Decode images in parallel with TensorFlow into one uint8 array, checking every shape
+    (with Pillow where TensorFlow is not installed)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return _decode_pillow(paths, shape)
 
     def decode(path):
         return tf.io.decode_image(tf.io.read_file(path), channels=shape[-1],

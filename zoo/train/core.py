@@ -28,7 +28,7 @@ from zoo.data import catalog, pipeline, sources
 from zoo.data import text as text_mod
 from zoo.errors import ZooError
 from zoo.fileio import write_json
-from zoo.recipe import Recipe, compile_model, execution_settings
+from zoo.recipe import Recipe, compile_model, execution_settings, tf_gpus
 from zoo.train import callbacks, plots, runs
 from zoo.train import distribute as distribution
 
@@ -70,14 +70,21 @@ class _Settings:
     keep_jit: bool = False  # jit_compile=True asked for: XLA even where random layers slow it
 
 
+def cpu_has_bf16(cpuinfo: str) -> bool:
+    """Whether `/proc/cpuinfo`'s text lists bfloat16 instructions (AMX or AVX-512 BF16)."""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = line.split(":", 1)[1].split()
+            return "amx_bf16" in flags or "avx512_bf16" in flags
+    return False
+
+
 def fast_16bit() -> bool:
     """Whether this machine computes in 16 bits fast: a GPU the backend uses, or a CPU with
-    bfloat16 instructions (AMX or AVX-512 BF16, read from /proc/cpuinfo on Linux)."""
+    bfloat16 instructions (`cpu_has_bf16`, from /proc/cpuinfo on Linux)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        if tf.config.list_physical_devices("GPU"):
+        if tf_gpus():
             return True
     elif backend == "jax":
         import jax
@@ -90,12 +97,9 @@ def fast_16bit() -> bool:
         if torch.cuda.is_available():
             return True
     try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), [])
+        return cpu_has_bf16(Path("/proc/cpuinfo").read_text())
     except OSError:
         return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_mixed_precision(recipe: Recipe, mixed_precision: str | bool) -> bool:
@@ -107,10 +111,20 @@ def resolve_mixed_precision(recipe: Recipe, mixed_precision: str | bool) -> bool
 
 def mixed_policy() -> str:
     """The mixed-precision policy for this machine: float16 on a GPU, bfloat16 on a CPU."""
-    import tensorflow as tf
-
-    gpu = keras.backend.backend() == "tensorflow" and tf.config.list_physical_devices("GPU")
+    gpu = keras.backend.backend() == "tensorflow" and tf_gpus()
     return "mixed_float16" if gpu else "mixed_bfloat16"
+
+
+@contextlib.contextmanager
+def dtype_policy(policy):
+    """Build and train under Keras' dtype `policy` (a name or a policy); the previous one is
+    restored after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def infer_task(model: keras.Model, spec: catalog.DatasetSpec) -> str:
@@ -574,19 +588,15 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
 
     keras.utils.set_random_seed(settings.seed)
     epoch_counter = callbacks.EpochCounter(start)  # the dataset reads it: outside the strategy
-    previous_policy = keras.mixed_precision.global_policy()
-    if settings.mixed_precision:
-        keras.mixed_precision.set_global_policy(mixed_policy())
-    try:
-        with spread.scope():  # variables made here are mirrored, or laid out over the devices
-            if start or state.get("interrupted"):
-                model = _keep_jit(_resume_from(run_dir, state), settings)
-            else:
-                model = _build(settings, user_model, steps_per_epoch)
-            history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
-                             extra_callbacks, epoch_counter, spread)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    policy = mixed_policy() if settings.mixed_precision else keras.mixed_precision.global_policy()
+    # variables made here are mirrored, or laid out over the devices
+    with dtype_policy(policy), spread.scope():
+        if start or state.get("interrupted"):
+            model = _keep_jit(_resume_from(run_dir, state), settings)
+        else:
+            model = _build(settings, user_model, steps_per_epoch)
+        history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
+                         extra_callbacks, epoch_counter, spread)
 
     # The model tested is the one validation chose (best.keras), as early stopping would; a GAN's
     # validation losses choose nothing, so it, and runs without validation, test the last one.

@@ -91,14 +91,30 @@ def test_recipe_variants_run_in_parallel_and_report_errors(tmp_path, capsys, mon
     out = tmp_path / "r.json"
     assert gpu_recipes.main([
         "resnet20", "--data-dir", str(tmp_path), "--epochs", "1",
-        "--variant", "small:batch_size=16,validation=0.0",
+        "--variant", "small:batch_size=16,validation=0.0,seed=3,precision=fp32",
         "--variant", "bad:nonsense=1", "--parallel", "2", "--logs", str(tmp_path / "logs"),
         "--json", str(out)]) == 0
     rows = {r["variant"]: r for r in json.loads(out.read_text())}
     small = rows["small"]
     assert small["epochs"] == 1 and small["train_examples"] == 40  # validation=0.0 holds none
-    assert 0.0 <= small["accuracy"] <= 1.0
-    assert small["changes"] == {"batch_size": 16, "validation": 0.0}
+    assert 0.0 <= small["accuracy"] <= 1.0 and 0.0 <= small["flip_accuracy"] <= 1.0
+    assert small["seed"] == 3 and small["precision"] == "fp32"
+    assert small["changes"] == {"batch_size": 16, "validation": 0.0, "seed": 3,
+                                "precision": "fp32"}
     assert "unknown option(s) 'nonsense'" in rows["bad"]["error"]
     assert json.loads((tmp_path / "logs" / "small.log").read_text().splitlines()[-1])["epoch"] == 1
     assert "| small |" in capsys.readouterr().out
+
+
+def test_recipe_variants_train_on_another_dataset(tmp_path, monkeypatch):
+    """`--dataset cifar10` runs resnet18 (a CIFAR-100 card) on the CIFAR-10 copy, the only one
+    offline, with the variant's model option num_classes=10."""
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    _image_folder(tmp_path, per_class=2)
+    out = tmp_path / "r.json"
+    assert gpu_recipes.main([
+        "resnet18", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--epochs", "1",
+        "--variant", "c10:num_classes=10,batch_size=10", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert "error" not in row, row
+    assert row["train_examples"] == 18 and 0.0 <= row["accuracy"] <= 1.0

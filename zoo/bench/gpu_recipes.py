@@ -11,8 +11,11 @@ holds out the validation fraction as `zoo.train` does (seeded, `--validation`), 
 augments each epoch in numpy exactly as `zoo.data.pipeline.crop_and_flip` does (4 pixels of zero
 padding, a random 32x32 crop, a random horizontal flip). The model is compiled as the zoo
 compiles it, with the card's recipe changed by the variant's fields (`name:key=value,...`; other
-keys are the model's options; `validation=F` changes the held-out fraction), in
-`mixed_bfloat16` unless `--precision fp32`. Variants run in parallel processes on the same
+keys are the model's options; `validation=F`, `seed=N` and `precision=fp32` change the held-out
+fraction, the seed and the precision of that variant alone), in `mixed_bfloat16` unless
+`--precision fp32`. Besides test accuracy it reports `flip_accuracy`, that of the logits averaged
+over each test image and its mirror image (test-time augmentation, for comparison only: the zoo's
+results are measured without it). Variants run in parallel processes on the same
 accelerator (`--parallel`), each with its share of its memory.
 """
 
@@ -59,11 +62,13 @@ def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, see
     from zoo.data import pipeline
     from zoo.recipe import compile_model
 
+    validation = changes.pop("validation", validation)
+    seed = changes.pop("seed", seed)
+    precision = changes.pop("precision", precision)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16"
                                             else "float32")
     card = zoo.card(model_name)
     fields = {f.name for f in dataclasses.fields(card.recipe)}
-    validation = changes.pop("validation", validation)
     options = {k: v for k, v in changes.items() if k not in fields}
     recipe = card.recipe.replace(**{"epochs": epochs,
                                     **{k: v for k, v in changes.items() if k in fields}})
@@ -86,7 +91,11 @@ def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, see
                           "seconds": round(seconds[-1], 2)}), file=sys.stderr, flush=True)
     test = model.evaluate(data["x_test"], data["y_test"], batch_size=500, verbose=0,
                           return_dict=True)
-    return {"accuracy": float(test["accuracy"]), "epochs": recipe.epochs,
+    logits = [model.predict(images, batch_size=500, verbose=0)
+              for images in (data["x_test"], data["x_test"][:, :, ::-1])]
+    flip = np.mean(np.argmax(logits[0] + logits[1], axis=-1) == data["y_test"].ravel())
+    return {"accuracy": float(test["accuracy"]), "flip_accuracy": float(flip),
+            "seed": seed, "precision": precision, "epochs": recipe.epochs,
             "train_examples": len(x), "median_epoch_s": float(np.median(seconds[1:] or seconds)),
             "train_s": round(sum(seconds), 1)}
 
@@ -97,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.Parser(prog="python -m zoo.bench.gpu_recipes", description=__doc__)
     p.add_argument("model", type=commands.model_name)
     p.add_argument("--data-dir", help="folder of local dataset files (default $ZOO_DATA_DIR)")
+    p.add_argument("--dataset", help="train and test on this dataset instead of the card's "
+                   "(cifar10 for resnet18 with the variant option num_classes=10)")
     p.add_argument("--epochs", type=commands.count, required=True)
     p.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,...")
     p.add_argument("--seed", type=commands.seed, default=0)
@@ -118,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
     variants = args.variant or ["base:"]
     start = time.perf_counter()
-    data = zoo.data.read(zoo.card(args.model).dataset, args.data_dir, download=False)
+    data = zoo.data.read(args.dataset or zoo.card(args.model).dataset, args.data_dir,
+                         download=False)
     print(f"read {len(data['train'][0])} + {len(data['test'][0])} images in "
           f"{time.perf_counter() - start:.1f} s", flush=True)
     results = []
@@ -156,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(row)
                 if args.json:  # after each variant: a run stopped early keeps what finished
                     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print("| variant | test accuracy | epochs | s/epoch |\n|---|---:|---:|---:|")
+    print("| variant | test accuracy | with flip | epochs | s/epoch |\n|---|---:|---:|---:|---:|")
     for r in results:
         if "error" in r:
-            print(f"| {r['variant']} | {r['error']} | | |")
+            print(f"| {r['variant']} | {r['error']} | | | |")
         else:
-            print(f"| {r['variant']} | {100 * r['accuracy']:.2f}% | {r['epochs']} | "
+            print(f"| {r['variant']} | {100 * r['accuracy']:.2f}% | "
+                  f"{100 * r['flip_accuracy']:.2f}% | {r['epochs']} | "
                   f"{r['median_epoch_s']:.2f} |")
     return 0
 

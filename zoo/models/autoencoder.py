@@ -74,8 +74,9 @@ class Sampling(layers.Layer):
         mean, log_var = inputs
         if not training:
             return mean
+        # drawn in float32 and cast: under mixed precision mean is bfloat16 or float16
         eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
-        return mean + ops.exp(0.5 * log_var) * eps
+        return mean + ops.exp(0.5 * log_var) * ops.cast(eps, mean.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
@@ -113,7 +114,8 @@ class VAE(Autoencoder):
         """Negative ELBO per image: summed pixel cross-entropy plus the KL term."""
         pixels = float(math.prod(y_pred.shape[1:]))
         reconstruction = _pixel_bce(_target(x, y, y_pred), y_pred) * pixels
-        z_mean, z_log_var = self.encoder(x, training=training)
+        # the KL term in float32, whatever precision the encoder computes in
+        z_mean, z_log_var = (ops.cast(t, "float32") for t in self.encoder(x, training=training))
         kl = -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=sample_weight)
         self.kl_tracker.update_state(kl, sample_weight=sample_weight)
@@ -203,7 +205,7 @@ def autoencoder(
         x = layers.Dense(width, activation="relu", name=f"decode{i}")(x)
     x = layers.Dense(shape[0] * shape[1] * shape[2], activation="sigmoid", dtype="float32",
                      name="pixels_out")(x)
-    outputs = layers.Reshape(shape, name="image")(x)
+    outputs = layers.Reshape(shape, dtype="float32", name="image")(x)  # float32 under mixed too
     return Autoencoder(inputs, outputs, name="autoencoder")
 
 

@@ -92,8 +92,8 @@ def test_recipe_variants_run_in_parallel_and_report_errors(tmp_path, capsys, mon
     assert gpu_recipes.main([
         "resnet20", "--data-dir", str(tmp_path), "--epochs", "1",
         "--variant", "small:batch_size=16,validation=0.0,seed=3,precision=fp32",
-        "--variant", "bad:nonsense=1", "--parallel", "2", "--logs", str(tmp_path / "logs"),
-        "--json", str(out)]) == 0
+        "--variant", "bad:nonsense=1", "--variant", "fp16:precision=fp16", "--parallel", "2",
+        "--logs", str(tmp_path / "logs"), "--json", str(out)]) == 0
     rows = {r["variant"]: r for r in json.loads(out.read_text())}
     small = rows["small"]
     assert small["epochs"] == 1 and small["train_examples"] == 40  # validation=0.0 holds none
@@ -102,6 +102,7 @@ def test_recipe_variants_run_in_parallel_and_report_errors(tmp_path, capsys, mon
     assert small["changes"] == {"batch_size": 16, "validation": 0.0, "seed": 3,
                                 "precision": "fp32"}
     assert "unknown option(s) 'nonsense'" in rows["bad"]["error"]
+    assert "precision must be one of bf16, fp32, got 'fp16'" in rows["fp16"]["error"]
     assert json.loads((tmp_path / "logs" / "small.log").read_text().splitlines()[-1])["epoch"] == 1
     assert "| small |" in capsys.readouterr().out
 

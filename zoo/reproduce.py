@@ -92,9 +92,7 @@ def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_d
                   mixed_precision: bool) -> tuple[int, float]:
     """Epochs of the recipe that fit in `minutes`, from a short measurement of the training rate."""
     recipe = zoo.card(name).recipe
-    core = zoo.train.core
-    policy = core.mixed_policy() if mixed_precision else keras.mixed_precision.global_policy()
-    with core.dtype_policy(policy):
+    with zoo.train.core.precision(mixed_precision):
         model = zoo.get(name, **options)
         x, y = random_inputs(name, recipe.batch_size * 8)
         if "num_classes" in options:

@@ -86,20 +86,6 @@ def train_rate(name: str, precision: str, batch_size: int, steps: int, epochs: i
             "first_epoch_s": round(clock.seconds[0], 2), "total_s": round(total, 1)}
 
 
-def accelerators() -> list[str]:
-    """The accelerators the backend sees, by name ([] on a CPU)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
-    if backend == "torch":
-        import torch
-
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return runs.device()["gpus"]
-
-
 def table(result: dict[str, Any]) -> list[str]:
     """Markdown lines: one row per model, precision and batch size."""
     peaks = result["peak_tflops"]
@@ -137,7 +123,7 @@ def run(models: list[str], precisions: list[str], batch_sizes: list[int | None],
     with contextlib.suppress(metadata.PackageNotFoundError):  # JAX or PyTorch: its version too
         versions.setdefault(info["backend"], metadata.version(info["backend"]))
     return {"date": dt.datetime.now().isoformat(timespec="seconds"),
-            "machine": {**info, "gpus": accelerators(), "versions": versions},
+            "machine": {**info, "gpus": runs.accelerators(), "versions": versions},
             "matmul_n": matmul_n, "peak_tflops": peaks, "steps_per_epoch": steps,
             "timed_epochs": epochs, "rows": rows}
 

@@ -59,14 +59,17 @@ def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, see
     import keras
 
     import zoo
+    from zoo.bench.gpu import PRECISIONS
     from zoo.data import pipeline
+    from zoo.errors import ZooError
     from zoo.recipe import compile_model
 
     validation = changes.pop("validation", validation)
     seed = changes.pop("seed", seed)
     precision = changes.pop("precision", precision)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16"
-                                            else "float32")
+    if precision not in PRECISIONS:
+        raise ZooError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    keras.mixed_precision.set_global_policy(PRECISIONS[precision][0])
     card = zoo.card(model_name)
     fields = {f.name for f in dataclasses.fields(card.recipe)}
     options = {k: v for k, v in changes.items() if k not in fields}
@@ -89,12 +92,12 @@ def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, see
         seconds.append(time.perf_counter() - start)
         print(json.dumps({"epoch": epoch + 1, "loss": logs["loss"][-1],
                           "seconds": round(seconds[-1], 2)}), file=sys.stderr, flush=True)
-    test = model.evaluate(data["x_test"], data["y_test"], batch_size=500, verbose=0,
-                          return_dict=True)
-    logits = [model.predict(images, batch_size=500, verbose=0)
-              for images in (data["x_test"], data["x_test"][:, :, ::-1])]
-    flip = np.mean(np.argmax(logits[0] + logits[1], axis=-1) == data["y_test"].ravel())
-    return {"accuracy": float(test["accuracy"]), "flip_accuracy": float(flip),
+    labels = data["y_test"].ravel()
+    plain, mirrored = (model.predict(images, batch_size=500, verbose=0)
+                       for images in (data["x_test"], data["x_test"][:, :, ::-1]))
+    accuracy = np.mean(np.argmax(plain, axis=-1) == labels)
+    flip = np.mean(np.argmax(plain + mirrored, axis=-1) == labels)
+    return {"accuracy": float(accuracy), "flip_accuracy": float(flip),
             "seed": seed, "precision": precision, "epochs": recipe.epochs,
             "train_examples": len(x), "median_epoch_s": float(np.median(seconds[1:] or seconds)),
             "train_s": round(sum(seconds), 1)}

@@ -82,20 +82,8 @@ def cpu_has_bf16(cpuinfo: str) -> bool:
 def fast_16bit() -> bool:
     """Whether this machine computes in 16 bits fast: a GPU the backend uses, or a CPU with
     bfloat16 instructions (`cpu_has_bf16`, from /proc/cpuinfo on Linux)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        if tf_gpus():
-            return True
-    elif backend == "jax":
-        import jax
-
-        if any(d.platform != "cpu" for d in jax.devices()):
-            return True
-    elif backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            return True
+    if runs.accelerators():
+        return True
     try:
         return cpu_has_bf16(Path("/proc/cpuinfo").read_text())
     except OSError:
@@ -125,6 +113,12 @@ def dtype_policy(policy):
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def precision(mixed: bool):
+    """Build and train in this machine's `mixed_policy()` if `mixed`, else under the current
+    policy (a context manager)."""
+    return dtype_policy(mixed_policy() if mixed else keras.mixed_precision.global_policy())
 
 
 def infer_task(model: keras.Model, spec: catalog.DatasetSpec) -> str:
@@ -588,9 +582,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
 
     keras.utils.set_random_seed(settings.seed)
     epoch_counter = callbacks.EpochCounter(start)  # the dataset reads it: outside the strategy
-    policy = mixed_policy() if settings.mixed_precision else keras.mixed_precision.global_policy()
     # variables made here are mirrored, or laid out over the devices
-    with dtype_policy(policy), spread.scope():
+    with precision(settings.mixed_precision), spread.scope():
         if start or state.get("interrupted"):
             model = _keep_jit(_resume_from(run_dir, state), settings)
         else:

@@ -126,15 +126,27 @@ def device() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    gpus: list[str] = []
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        for gpu in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(gpu)
-            gpus.append(details.get("device_name", gpu.name))
     return {"backend": keras.backend.backend(), "cpu": cpu, "cores": os.cpu_count(),
-            "gpus": gpus, "platform": platform.platform()}
+            "gpus": accelerators(), "platform": platform.platform()}
+
+
+def accelerators() -> list[str]:
+    """The accelerators the Keras backend sees, by name ([] on a CPU)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    import tensorflow as tf
+
+    return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")]
 
 
 def describe_hardware(info: dict[str, Any]) -> str:

@@ -260,9 +260,10 @@ def test_mixed_precision_keeps_float32_variables_and_logits(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["autoencoder", "conv_autoencoder", "vae", "imdb_gru"])
-def test_mixed_precision_trains_models_whose_cards_keep_float32(tmp_path, name):
+def test_mixed_precision_trains_autoencoders_and_rnns_with_float32_outputs(tmp_path, name):
     """`--mixed-precision` is the user's to ask for on any model, not only on those whose cards
-    set it: the VAE's sampling once failed there, adding float32 noise to a bfloat16 mean."""
+    set it (of these, conv_autoencoder's): the VAE's sampling once failed there, adding float32
+    noise to a bfloat16 mean."""
     result = small_fit(tmp_path / "run", model=name, mixed_precision=True, epochs=1, steps=2,
                        batch_size=4)
     assert result.config["precision"] == "mixed_bfloat16"  # a CPU

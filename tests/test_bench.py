@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from tests.data import writers
-from zoo.bench import cli, flops, gap, machine, settings, tutorial
+from zoo.bench import ceiling, cli, flops, gap, machine, settings, tutorial
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 
@@ -32,8 +32,8 @@ def test_benchmark_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     assert row["zoo_over_keras"] > 0 and row["share_of_peak"] > 0
     assert row["precision"] == "float32" and report["peak_gflops_by_dtype"] == {
         "float32": report["peak_gflops"]}
-    assert row["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 10) / 1e6,
-                                                           abs=1e-3)
+    assert row["train_mflops_per_sample"] == pytest.approx(  # no input gradient for layer 1
+        (2 * 2 * 784 * 512 + 3 * 2 * 512 * 10) / 1e6, abs=1e-3)
     text = out_md.read_text()
     assert "| model | batch | (a) tutorial loop | (b) plain Keras | (c) zoo |" in text
     assert "| mnist_mlp | 128 |" in text and text in capsys.readouterr().out
@@ -87,11 +87,34 @@ def test_flops_follow_the_layer_formulas():
     per_step = 4 * 2 * ((128 + 64) * 64 + (64 + 64) * 64)
     assert flops.forward_flops(lstm) == zoo.data.text.SEQUENCE_LENGTH * per_step + 2 * 64
     vae = zoo.get("vae", compile=False)
-    assert flops.training_flops(vae) == 3 * flops.forward_flops(vae) + flops.forward_flops(
+    assert flops.training_flops(vae) == flops.backward_flops(vae) + flops.backward_flops(
         vae.encoder)
     gan = zoo.get("dcgan", compile=False)
     g, d = flops.forward_flops(gan.generator), flops.forward_flops(gan.discriminator)
-    assert flops.training_flops(gan) == 4 * g + 8 * d > 0
+    # no input gradient for the discriminator's stem on images, the generator's on noise
+    stem = flops.layer_flops(gan.discriminator.get_layer("conv1"))
+    project = flops.layer_flops(gan.generator.get_layer("project"))
+    assert stem > 0 and project == 2 * 100 * 7 * 7 * 256
+    assert flops.training_flops(gan) == 4 * g + 8 * d - 2 * stem - project
+
+
+def test_training_flops_skip_the_input_gradient_no_weight_needs():
+    """The first matrix layer's input gradient is never computed: 2 forward passes, not 3;
+    every layer behind a trainable one (an embedding, a normalisation) costs 3."""
+    mlp = zoo.get("mnist_mlp", compile=False)
+    assert flops.training_flops(mlp) == 2 * 2 * 784 * 512 + 3 * 2 * 512 * 10
+    lstm = zoo.get("imdb_lstm", compile=False)  # behind its embedding: all 3
+    assert flops.training_flops(lstm) == 3 * flops.forward_flops(lstm)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Conv2D(4, 3, padding="same")(x)
+    branch = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # a second one from the input
+    convs = keras.Model(inputs, keras.layers.Add()([x, branch]))
+    stem = 2 * 9 * 3 * 4 * 64
+    assert flops.backward_flops(convs) == 2 * stem + 3 * 2 * 9 * 4 * 4 * 64 + 2 * stem
+    assert flops.backward_flops(convs, input_needs_gradient=True) == 3 * flops.forward_flops(
+        convs)
 
 
 def test_matmul_peak_and_machine_description(monkeypatch):
@@ -131,6 +154,38 @@ def test_gap_table_has_every_stage(capsys):
     assert rows[0].endswith("| 1.00x |")  # plain against itself
     assert [line.split(":")[0] for line in captured.err.splitlines() if "round" in line] == \
         ["mnist_mlp round 1", "mnist_mlp round 2"]
+
+
+def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):
+    peaks = {"float32": 100.0}
+    row = ceiling.measure("mnist_mlp", 16, 0.05, peaks, steps=2)
+    assert [(r["layer"], r["input_gradient"]) for r in row["layers"]] == [
+        ("dense1", False), ("logits", True)]
+    assert row["layers"][0]["train_mflops_per_sample"] == pytest.approx(2 * 2 * 784 * 512 / 1e6)
+    assert all(r["samples_per_s"] > 0 and r["gflops"] > 0 for r in row["layers"])
+    # the layers alone take part of the time the whole step takes: their sum bounds its rate
+    matrix_seconds = sum(1 / r["samples_per_s"] for r in row["layers"])
+    assert row["matrix_samples_per_s"] == pytest.approx(1 / matrix_seconds)
+    assert row["matrix_part_of_step"] == pytest.approx(matrix_seconds * row["step_samples_per_s"])
+    assert row["step_share_of_peak"] == pytest.approx(
+        row["train_mflops_per_sample"] * row["step_samples_per_s"] / 1e3 / 100.0)
+    assert row["precision"] == "float32" and row["jit_compile"] is True
+    text = ceiling.markdown([row], peaks, per_layer=True)
+    assert "| mnist_mlp | 16 | float32 | on | 1.6 |" in text
+    assert "| dense1 | Dense | 784 | no | 1.61 |" in text and "| logits | Dense | 512 | yes |" in text
+
+
+def test_ceiling_runs_resnets_in_their_precision_and_refuses_vae_and_dcgan(capsys, monkeypatch):
+    from zoo.train import core
+
+    monkeypatch.setattr(core, "fast_16bit", lambda: True)  # as on a CPU with bfloat16 units
+    assert ceiling.main(["resnet20", "--batch-size", "2", "--seconds", "0.05", "--steps", "2",
+                         "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "| resnet20 | 2 | bfloat16 | off |" in out
+    assert "| stem | Conv2D | 32x32x3 | no |" in out
+    assert ceiling.main(["dcgan"]) == 2
+    assert "not one forward and backward pass" in capsys.readouterr().err
 
 
 def test_tutorial_script_trains_and_tests(tmp_path, monkeypatch, capsys):

@@ -35,7 +35,8 @@ def test_gpu_bench_tiny_run_writes_json_and_markdown(tmp_path, capsys):
         ("bf16", 4), ("bf16", 128), ("fp32", 4), ("fp32", 128)]
     for r in rows:
         assert r["samples_per_s"] > 0
-        assert r["train_gflop_per_sample"] == pytest.approx(0.2433, abs=1e-3)  # 3 x 81 MFLOPs
+        # 3 x 81 MFLOPs, less the input gradient of the stem convolution
+        assert r["train_gflop_per_sample"] == pytest.approx(0.2424, abs=1e-4)
         assert r["achieved_tflops"] == pytest.approx(
             r["samples_per_s"] * r["train_gflop_per_sample"] / 1e3, rel=1e-2)
     assert report["machine"]["versions"]["keras"] and report["machine"]["gpus"] == []

@@ -133,6 +133,11 @@ def run_command(line: str, monkeypatch) -> None:
         from zoo.bench import settings
 
         assert settings.main([*args, "--steps", "2", "--batch-size", "8"]) == 0, line
+    elif module == "zoo.bench.ceiling":
+        from zoo.bench import ceiling
+
+        assert ceiling.main([*args, "--seconds", "0.05", "--steps", "2", "--batch-size", "8"]
+                            ) == 0, line
     else:
         pytest.fail(f"no runner for {module} in the docs tests")
 

@@ -179,13 +179,14 @@ def test_train_cli_exits_2_with_one_line(no_training, capsys, data):
 
 def _commands():
     from zoo import reproduce
-    from zoo.bench import backends, gap, loaders, recipes, settings, tutorial
+    from zoo.bench import backends, ceiling, gap, loaders, recipes, settings, tutorial
     from zoo.bench import cli as bench_cli
 
     return {"zoo.bench": (bench_cli.main, ["--seconds", "--windows", "--batch-size", "--json"]),
             "zoo.bench.loaders": (loaders.main, ["--seconds", "--batch-size", "--json"]),
             "zoo.bench.settings": (settings.main, ["--steps", "--batch-size", "--spe"]),
             "zoo.bench.gap": (gap.main, ["--steps", "--rounds"]),
+            "zoo.bench.ceiling": (ceiling.main, ["--seconds", "--steps", "--batch-size"]),
             "zoo.bench.recipes": (recipes.main, ["--epochs", "--seeds"]),
             "zoo.bench.tutorial": (tutorial.main, ["--epochs"]),
             "zoo.bench.backends": (backends.main, ["--windows"]),

@@ -3,8 +3,10 @@
 Only the layers that do matrix work are counted (dense, convolutions, transposed convolutions,
 recurrent cells); normalisation, activations, pooling and additions are a few percent at most
 and are left out, so the figures are slight underestimates. A multiply-add counts as 2 FLOPs.
-Training costs about three forward passes per example: the forward pass, and a backward pass
-that computes gradients for both the activations and the weights.
+Training a layer costs three forward passes per example: the forward pass, and a backward pass
+that computes gradients for both its input and its weights; two where no trainable weight lies
+upstream of its input (the first dense layer of an MLP, a network's stem convolution), as the
+gradient for its input is never needed and the backends do not compute it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import layers
+from keras import layers, tree
 
 GATES = {layers.LSTM: 4, layers.GRU: 3, layers.SimpleRNN: 1}
 
@@ -48,20 +50,56 @@ def forward_flops(model: keras.Model) -> int:
     return sum(layer_flops(layer) for layer in model.layers)
 
 
+class _Flag:
+    """Stands for a tensor in a walk through a functional graph: does its gradient matter?"""
+
+    def __init__(self, needed: bool) -> None:
+        self.needed = needed
+
+
+def matrix_layers(model: keras.Model, input_needs_gradient: bool = False
+                  ) -> list[tuple[layers.Layer, bool]]:
+    """The counted layers of a functional `model` (nested models walked into), in graph order,
+    each with whether training needs the gradient for its input: whether a trainable weight
+    lies upstream of it, or the model's own input needs a gradient (`input_needs_gradient`)."""
+    found: list[tuple[layers.Layer, bool]] = []
+
+    def visit(op, *args, **kwargs):
+        needed = any(isinstance(a, _Flag) and a.needed for a in tree.flatten((args, kwargs)))
+        if isinstance(op, keras.Model):
+            found.extend(matrix_layers(op, needed))
+        elif layer_flops(op):
+            found.append((op, needed))
+        flag = _Flag(needed or bool(op.trainable_weights))
+        return [flag] * len(tree.flatten(op.output))
+
+    model._run_through_graph([_Flag(input_needs_gradient)] * len(model.inputs), call_fn=visit)
+    return found
+
+
+def backward_flops(model: keras.Model, input_needs_gradient: bool = False) -> int:
+    """FLOPs of one example's forward and backward pass through a functional `model`: three
+    forward passes for each of its `matrix_layers` whose input needs a gradient, two for the
+    others."""
+    return sum((3 if needed else 2) * layer_flops(layer)
+               for layer, needed in matrix_layers(model, input_needs_gradient))
+
+
 def training_flops(model: keras.Model) -> int:
     """FLOPs of one training step per example, as the zoo trains `model`.
 
-    Three forward passes for ordinary models; the VAE adds the encoder pass its loss repeats;
-    the DCGAN step runs the discriminator on real and generated images and the generator twice.
+    `backward_flops` for ordinary models; the VAE adds the encoder pass its KL term repeats
+    (differentiated too); the DCGAN's discriminator step runs the generator forward and the
+    discriminator forward and backward on real and generated images, its generator step the
+    generator forward and backward and the discriminator forward and back to its input only.
     """
     from zoo.models.autoencoder import VAE
     from zoo.models.gan import DCGAN
 
     if isinstance(model, DCGAN):
         g, d = forward_flops(model.generator), forward_flops(model.discriminator)
-        # discriminator step: G forward, D forward and backward on real and fake images;
-        # generator step: G forward and backward, D forward and backward to its input
-        return (g + 2 * 3 * d) + (3 * g + 2 * d)
+        return (g + 2 * backward_flops(model.discriminator)) + (
+            backward_flops(model.generator) + 2 * d)
     if isinstance(model, VAE):
-        return 3 * forward_flops(model) + forward_flops(model.encoder)
-    return 3 * forward_flops(model)
+        return backward_flops(model) + backward_flops(model.encoder)
+    return backward_flops(model)

@@ -1,0 +1,165 @@
+"""How fast a model's matrix layers alone train at its own shapes: the ceiling of its share of
+the machine's peak.
+
+    python -m zoo.bench.ceiling MODEL [MODEL ...] [--batch-size B] [--seconds S] [--layers]
+
+`python -m zoo.bench` reports the share of the machine's matrix-multiply peak (one large square
+product) that the zoo's training reaches. A model's own products are smaller and narrower than
+that square one. This command times each layer that does matrix work (dense, convolution,
+transposed convolution, recurrent) on its own, at the recipe's batch size and in the precision
+and XLA setting the zoo trains the model with. Each timing covers the layer's forward pass
+(without its activation) and the gradients training computes for it: its weights, and its
+input where a trainable weight lies upstream (`zoo.bench.flops.matrix_layers`).
+
+- The sum of those times is as fast as a training step could be if nothing else cost
+  anything: activations, normalisation, the loss, the optimizer and Keras' step.
+- Its FLOP rate is the highest share of the peak that the model can reach on this machine.
+- Beside it, the model's whole training step is timed: `fit` through the zoo's pipeline with
+  the card's settings. The last column is the share of that step spent in the matrix layers.
+
+TensorFlow backend. The VAE and the DCGAN, whose training steps are not one forward and
+backward pass of the model, are not covered.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import keras
+
+import zoo
+from zoo import commands
+from zoo.bench import flops, machine, settings
+from zoo.bench.timing import median_rate
+from zoo.errors import ZooError
+from zoo.models.autoencoder import VAE
+from zoo.models.gan import DCGAN
+from zoo.train import core
+
+
+def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
+               jit: bool, seconds: float) -> float:
+    """Samples per second of `layer`'s training work alone: a copy of it without activation,
+    forward and backward at its input shape and `batch_size`, compiled with XLA if `jit`."""
+    import tensorflow as tf
+
+    config = layer.get_config()
+    if "activation" in config and not isinstance(layer, keras.layers.RNN):
+        config["activation"] = "linear"
+    copy = type(layer).from_config(config)
+    shape = (batch_size, *layer.input.shape[1:])
+    copy.build(shape)
+    x = tf.cast(tf.random.normal(shape, seed=1), copy.compute_dtype)
+    upstream = tf.random.normal(copy.compute_output_shape(shape), seed=2)  # dL/dy, not ones
+
+    @tf.function(jit_compile=jit)
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.cast(copy(x, training=True), tf.float32) * upstream)
+        sources = [x, *copy.trainable_variables] if needs_input_gradient else list(
+            copy.trainable_variables)
+        return tape.gradient(loss, sources)
+
+    def run() -> int:
+        for g in step():
+            g.numpy()
+        return batch_size
+
+    return median_rate(run, seconds, windows=3)
+
+
+def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, float],
+            steps: int = 32) -> dict[str, Any]:
+    """The model's matrix layers timed alone and its whole training step, as one row."""
+    card = zoo.card(name)
+    if isinstance(zoo.get(name, compile=False), (VAE, DCGAN)):
+        raise ZooError(f"{name}: its training step is not one forward and backward pass of the "
+                       "model; zoo.bench.ceiling covers the other models")
+    batch = batch_size or card.recipe.batch_size
+    precision = machine.zoo_precision(name)
+    policy = "float32" if precision == "float32" else core.mixed_policy()
+    jit = bool(card.recipe.jit_compile)
+    with core.dtype_policy(policy):
+        model = zoo.get(name, compile=False)
+        layers = []
+        for layer, needed in flops.matrix_layers(model):
+            per_sample = (3 if needed else 2) * flops.layer_flops(layer)
+            rate = layer_rate(layer, needed, batch, jit, seconds)
+            layers.append({"layer": layer.name, "kind": type(layer).__name__,
+                           "input_shape": list(layer.input.shape[1:]),
+                           "input_gradient": needed, "train_mflops_per_sample": per_sample / 1e6,
+                           "samples_per_s": rate, "gflops": per_sample * rate / 1e9})
+    matrix_seconds = sum(1 / r["samples_per_s"] for r in layers)  # per sample
+    per_sample = flops.training_flops(model)
+    step_rate = settings.setting_rate(name, jit, card.recipe.steps_per_execution, batch, steps,
+                                      windows=3, policy=policy)
+    peak = peaks[precision]
+    return {"model": name, "batch_size": batch, "precision": precision, "jit_compile": jit,
+            "train_mflops_per_sample": per_sample / 1e6, "layers": layers,
+            "matrix_samples_per_s": 1 / matrix_seconds,
+            "matrix_share_of_peak": per_sample / matrix_seconds / 1e9 / peak,
+            "step_samples_per_s": step_rate,
+            "step_share_of_peak": per_sample * step_rate / 1e9 / peak,
+            "matrix_part_of_step": matrix_seconds * step_rate}
+
+
+def markdown(rows: list[dict[str, Any]], peaks: dict[str, float], per_layer: bool) -> str:
+    """The rows as Markdown tables; with `per_layer`, one table of layers per model."""
+    lines = ["Matrix-multiply peak " + ", ".join(f"{v:,.1f} GFLOP/s in {k}"
+                                                 for k, v in peaks.items()) + ".", "",
+             "| model | batch | precision | XLA | train MFLOP/sample | matrix layers alone "
+             "(samples/s) | their share of peak | whole step (samples/s) | its share of peak | "
+             "matrix layers' part of the step |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['batch_size']} | {r['precision']} | "
+                     f"{'on' if r['jit_compile'] else 'off'} | "
+                     f"{r['train_mflops_per_sample']:,.1f} | {r['matrix_samples_per_s']:,.0f} | "
+                     f"{100 * r['matrix_share_of_peak']:.0f}% | {r['step_samples_per_s']:,.0f} | "
+                     f"{100 * r['step_share_of_peak']:.0f}% | "
+                     f"{100 * r['matrix_part_of_step']:.0f}% |")
+    if per_layer:
+        for r in rows:
+            lines += ["", f"`{r['model']}`:", "",
+                      "| layer | kind | input shape | input gradient | train MFLOP/sample | "
+                      "GFLOP/s | share of peak |", "|---|---|---|---|---:|---:|---:|"]
+            peak = peaks[r["precision"]]
+            for lay in r["layers"]:
+                lines.append(f"| {lay['layer']} | {lay['kind']} | "
+                             f"{'x'.join(map(str, lay['input_shape']))} | "
+                             f"{'yes' if lay['input_gradient'] else 'no'} | "
+                             f"{lay['train_mflops_per_sample']:,.2f} | {lay['gflops']:,.1f} | "
+                             f"{100 * lay['gflops'] / peak:.0f}% |")
+    return "\n".join(lines) + "\n"
+
+
+@commands.one_line_errors
+def main(argv: list[str] | None = None) -> int:
+    parser = commands.Parser(prog="python -m zoo.bench.ceiling", description=__doc__)
+    parser.add_argument("models", nargs="+", type=commands.model_name, metavar="MODEL")
+    parser.add_argument("--batch-size", type=commands.count, help="default: the recipe's")
+    parser.add_argument("--seconds", type=commands.positive, default=1.0,
+                        help="timed seconds per layer (default 1)")
+    parser.add_argument("--steps", type=commands.count, default=32,
+                        help="training steps per timed window of the whole step (default 32)")
+    parser.add_argument("--layers", action="store_true", help="also print each layer's rate")
+    args = parser.parse_args(argv)
+    if keras.backend.backend() != "tensorflow":
+        print("error: zoo.bench.ceiling runs on the TensorFlow backend", file=sys.stderr)
+        return 2
+    try:
+        peaks = {p: machine.matmul_peak(min(args.seconds, 3.0), dtype=p)
+                 for p in sorted({"float32", *map(machine.zoo_precision, args.models)})}
+        rows = [measure(n, args.batch_size, args.seconds, peaks, args.steps)
+                for n in args.models]
+    except ZooError as err:
+        print(f"error: {commands.one_line(err)}", file=sys.stderr)
+        return 2
+    print(markdown(rows, peaks, args.layers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ from keras import layers, ops
 
 from zoo import checks
 from zoo.errors import ZooError
+from zoo.models.layers import FusedBatchNormalization
 from zoo.recipe import Recipe
 from zoo.registry import Card, register
 
@@ -23,13 +24,13 @@ def generator_network(latent_dim: int, image_shape: tuple[int, ...]) -> keras.Mo
     h, w = image_shape[0] // 4, image_shape[1] // 4
     z = keras.Input((latent_dim,), name="latent")
     x = layers.Dense(h * w * 256, use_bias=False, name="project")(z)
-    x = layers.BatchNormalization(name="project_bn")(x)
+    x = FusedBatchNormalization(name="project_bn")(x)
     x = layers.LeakyReLU(0.2, name="project_act")(x)
     x = layers.Reshape((h, w, 256), name="reshape")(x)
     for i, (filters, stride) in enumerate(((128, 1), (64, 2)), start=1):
         x = layers.Conv2DTranspose(filters, 5, strides=stride, padding="same", use_bias=False,
                                    name=f"deconv{i}")(x)
-        x = layers.BatchNormalization(name=f"deconv{i}_bn")(x)
+        x = FusedBatchNormalization(name=f"deconv{i}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"deconv{i}_act")(x)
     x = layers.Conv2DTranspose(image_shape[-1], 5, strides=2, padding="same", use_bias=False,
                                activation="tanh", name="to_image")(x)

@@ -9,7 +9,13 @@ from keras import layers
 
 from zoo import checks
 from zoo.errors import ZooError
-from zoo.models.layers import CIFAR_STATS, ShortcutPad, conv_bn_relu, pixel_input
+from zoo.models.layers import (
+    CIFAR_STATS,
+    FusedBatchNormalization,
+    ShortcutPad,
+    conv_bn_relu,
+    pixel_input,
+)
 from zoo.recipe import Recipe
 from zoo.registry import Card, Reference, register
 
@@ -21,14 +27,14 @@ def basic_block(x, filters: int, stride: int, shortcut: str, name: str):
     y = conv_bn_relu(x, filters, stride, name=f"{name}_conv1")
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                       kernel_initializer="he_normal", name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(momentum=0.9, name=f"{name}_conv2_bn")(y)
+    y = FusedBatchNormalization(momentum=0.9, name=f"{name}_conv2_bn")(y)
     if stride != 1 or x.shape[-1] != filters:
         if shortcut == "pad":
             x = ShortcutPad(filters, stride, name=f"{name}_shortcut")(x)
         else:
             x = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
                               kernel_initializer="he_normal", name=f"{name}_shortcut")(x)
-            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_shortcut_bn")(x)
+            x = FusedBatchNormalization(momentum=0.9, name=f"{name}_shortcut_bn")(x)
     y = layers.Add(name=f"{name}_add")([y, x])
     return layers.ReLU(name=f"{name}_out")(y)
 

@@ -115,6 +115,17 @@ def test_training_flops_skip_the_input_gradient_no_weight_needs():
     assert flops.backward_flops(convs) == 2 * stem + 3 * 2 * 9 * 4 * 4 * 64 + 2 * stem
     assert flops.backward_flops(convs, input_needs_gradient=True) == 3 * flops.forward_flops(
         convs)
+    # a recurrent layer needs its hidden-state gradients even first in line; a frozen layer
+    # no weight gradient; a nested Sequential counts as one layer
+    series = keras.Input((5, 3))
+    rnn = keras.Model(series, keras.layers.SimpleRNN(4)(series))
+    assert flops.training_flops(rnn) == 3 * flops.forward_flops(rnn)
+    frozen = keras.layers.Dense(4, trainable=False)
+    stack = keras.Sequential([keras.layers.Dense(6), keras.layers.Dense(2)])
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, stack(keras.layers.Dense(5)(frozen(keras.ops.relu(inputs)))))
+    assert flops.training_flops(model) == (1 * 2 * 8 * 4 + 2 * 2 * 4 * 5
+                                           + 3 * 2 * (5 * 6 + 6 * 2))
 
 
 def test_matmul_peak_and_machine_description(monkeypatch):

@@ -75,6 +75,17 @@ def test_fused_batch_norm_in_bfloat16_and_on_other_ranks():
         keras.ops.convert_to_numpy(keras.ops.cast(flat_theirs(flat, training=True), "float32")))
 
 
+@pytest.mark.parametrize("policy", ["float64", "bfloat16", "float16"])
+def test_fused_batch_norm_leaves_other_dtypes_to_keras(policy):
+    """The fused kernels take no float64, nor 16-bit statistics: Keras' own path trains them."""
+    with core.dtype_policy(policy):
+        ours, theirs = _pair((4, 3, 3, 2))
+    x = np.random.default_rng(4).normal(size=(4, 3, 3, 2))
+    mine, keras_value = ours(x, training=True), theirs(x, training=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.cast(mine, "float32")),
+                               keras.ops.convert_to_numpy(keras.ops.cast(keras_value, "float32")))
+
+
 def test_models_with_batch_norm_use_the_fused_layer():
     for name in ("resnet20", "resnet18", "vgg13_bn", "dcgan"):
         model = zoo.get(name, compile=False)

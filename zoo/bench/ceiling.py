@@ -35,6 +35,7 @@ from zoo.bench.timing import median_rate
 from zoo.errors import ZooError
 from zoo.models.autoencoder import VAE
 from zoo.models.gan import DCGAN
+from zoo.recipe import draws_random, execution_settings
 from zoo.train import core
 
 
@@ -57,14 +58,15 @@ def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size
     def step():
         with tf.GradientTape() as tape:
             tape.watch(x)
-            loss = tf.reduce_sum(tf.cast(copy(x, training=True), tf.float32) * upstream)
-        sources = [x, *copy.trainable_variables] if needs_input_gradient else list(
-            copy.trainable_variables)
-        return tape.gradient(loss, sources)
+            y = copy(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+        sources = [x] if needs_input_gradient else []
+        sources += copy.trainable_variables
+        return tape.gradient(loss, sources) if sources else [y]  # a frozen first layer
 
     def run() -> int:
-        for g in step():
-            g.numpy()
+        for g in step():  # one element read back: waits for the work, copies nothing large
+            tf.reshape(g, [-1])[:1].numpy()
         return batch_size
 
     return median_rate(run, seconds, windows=3)
@@ -80,12 +82,13 @@ def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, 
     batch = batch_size or card.recipe.batch_size
     precision = machine.zoo_precision(name)
     policy = "float32" if precision == "float32" else core.mixed_policy()
-    jit = bool(card.recipe.jit_compile)
     with core.dtype_policy(policy):
         model = zoo.get(name, compile=False)
+        jit = bool(execution_settings(card.recipe.jit_compile, card.recipe.steps_per_execution,
+                                      draws_random=draws_random(model))["jit_compile"])
         layers = []
         for layer, needed in flops.matrix_layers(model):
-            per_sample = (3 if needed else 2) * flops.layer_flops(layer)
+            per_sample = flops.passes(layer, needed) * flops.layer_flops(layer)
             rate = layer_rate(layer, needed, batch, jit, seconds)
             layers.append({"layer": layer.name, "kind": type(layer).__name__,
                            "input_shape": list(layer.input.shape[1:]),

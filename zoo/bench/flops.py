@@ -57,31 +57,43 @@ class _Flag:
         self.needed = needed
 
 
+def _walkable(op) -> bool:
+    return isinstance(op, keras.Model) and hasattr(op, "_run_through_graph")
+
+
 def matrix_layers(model: keras.Model, input_needs_gradient: bool = False
                   ) -> list[tuple[layers.Layer, bool]]:
     """The counted layers of a functional `model` (nested models walked into), in graph order,
     each with whether training needs the gradient for its input: whether a trainable weight
-    lies upstream of it, or the model's own input needs a gradient (`input_needs_gradient`)."""
+    lies upstream of it, or the model's own input needs a gradient (`input_needs_gradient`).
+    A recurrent layer always does: its steps pass gradients back through the hidden state.
+    A nested model that is not functional counts as one layer."""
     found: list[tuple[layers.Layer, bool]] = []
 
     def visit(op, *args, **kwargs):
         needed = any(isinstance(a, _Flag) and a.needed for a in tree.flatten((args, kwargs)))
-        if isinstance(op, keras.Model):
+        if _walkable(op):
             found.extend(matrix_layers(op, needed))
         elif layer_flops(op):
-            found.append((op, needed))
-        flag = _Flag(needed or bool(op.trainable_weights))
+            found.append((op, needed or isinstance(op, tuple(GATES))))
+        flag = _Flag(needed or bool(getattr(op, "trainable_weights", ())))
         return [flag] * len(tree.flatten(op.output))
 
     model._run_through_graph([_Flag(input_needs_gradient)] * len(model.inputs), call_fn=visit)
     return found
 
 
+def passes(layer: layers.Layer, input_gradient: bool) -> int:
+    """Forward passes' worth of work training costs `layer`: its forward pass, the gradient for
+    its weights if it has trainable ones, and the gradient for its input if `input_gradient`."""
+    return 1 + bool(layer.trainable_weights) + bool(input_gradient)
+
+
 def backward_flops(model: keras.Model, input_needs_gradient: bool = False) -> int:
-    """FLOPs of one example's forward and backward pass through a functional `model`: three
-    forward passes for each of its `matrix_layers` whose input needs a gradient, two for the
-    others."""
-    return sum((3 if needed else 2) * layer_flops(layer)
+    """FLOPs of one example's forward and backward pass through a functional `model`: each of
+    its `matrix_layers` costs as many forward passes as `passes` says (three for most, two for
+    a first layer, whose input needs no gradient)."""
+    return sum(passes(layer, needed) * layer_flops(layer)
                for layer, needed in matrix_layers(model, input_needs_gradient))
 
 

@@ -67,6 +67,9 @@ CIFAR_STATS = {
 }
 
 
+FUSED_INPUT_DTYPES = ("float32", "bfloat16", "float16")
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class FusedBatchNormalization(layers.BatchNormalization):
     """Keras' batch normalisation, trained through TensorFlow's fused kernel where it can be.
@@ -74,17 +77,21 @@ class FusedBatchNormalization(layers.BatchNormalization):
     On the TensorFlow backend, while training on 4-D channels-last inputs without a mask, the
     forward pass is one `FusedBatchNormV3` op and the backward pass its gradient op (oneDNN's
     on a CPU), instead of the dozen separate reductions and element-wise ops Keras 3 builds:
-    `resnet20` trained 2-2.6x faster for it on a 2-core CPU (benchmarks/NOTES.md). The
-    arithmetic is the same: float32 statistics whatever the input dtype, and the moving variance
-    follows the batch's biased variance as in Keras. Everywhere else (the JAX and PyTorch
-    backends, inference, other ranks, renorm, synchronized statistics) it is Keras' layer, with
-    the same weights and config, so models built with it save and load on every backend.
+    `resnet20` and `resnet56` trained about twice as fast for it on a 2-core CPU
+    (benchmarks/NOTES.md). The arithmetic is the same: float32 statistics whatever the input
+    dtype, and the moving variance follows the batch's biased variance as in Keras. Everywhere
+    else (the JAX and PyTorch backends, inference, other ranks or dtypes, renorm, synchronized
+    statistics) it is Keras' layer, with the same weights and config, so models built with it
+    save and load on every backend.
     """
 
     def _fusable(self, inputs, training, mask) -> bool:
         return (keras.backend.backend() == "tensorflow" and bool(training) and self.trainable
                 and mask is None and len(inputs.shape) == 4 and self.axis % 4 == 3
-                and not self.renorm and not self.synchronized)
+                and not self.renorm and not self.synchronized
+                # the fused kernels take 16- or 32-bit inputs with float32 statistics
+                and keras.backend.standardize_dtype(inputs.dtype) in FUSED_INPUT_DTYPES
+                and self.variable_dtype == "float32")
 
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, training, mask):

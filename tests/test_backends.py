@@ -129,8 +129,11 @@ def _pytest_on(backend: str, tmp_path: Path, *args: str, quick_compile: bool = T
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_preemption_resumes_mid_epoch_on(backend, tmp_path):
+def test_preemption_resumes_mid_epoch_on(backend, tmp_path, request):
     """SIGTERM and SIGINT save mid-epoch and the resumed run matches, on this backend too."""
+    if request.config.getoption("--all-backends"):
+        pytest.skip("--all-backends runs all of tests/train/test_preemption.py on this backend "
+                    "(TestJax, TestTorch)")
     process = _pytest_on(backend, tmp_path, "tests/train/test_preemption.py",
                          "-k", PREEMPTION_CASES, quick_compile=False)  # trains whole epochs
     assert "2 passed" in process.stdout and "skipped" not in process.stdout

@@ -76,14 +76,14 @@ def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, 
             steps: int = 32) -> dict[str, Any]:
     """The model's matrix layers timed alone and its whole training step, as one row."""
     card = zoo.card(name)
-    if isinstance(zoo.get(name, compile=False), (VAE, DCGAN)):
-        raise ZooError(f"{name}: its training step is not one forward and backward pass of the "
-                       "model; zoo.bench.ceiling covers the other models")
     batch = batch_size or card.recipe.batch_size
     precision = machine.zoo_precision(name)
     policy = "float32" if precision == "float32" else core.mixed_policy()
     with core.dtype_policy(policy):
         model = zoo.get(name, compile=False)
+        if isinstance(model, (VAE, DCGAN)):
+            raise ZooError(f"{name}: its training step is not one forward and backward pass of "
+                           "the model; zoo.bench.ceiling covers the other models")
         jit = bool(execution_settings(card.recipe.jit_compile, card.recipe.steps_per_execution,
                                       draws_random=draws_random(model))["jit_compile"])
         layers = []
@@ -153,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: zoo.bench.ceiling runs on the TensorFlow backend", file=sys.stderr)
         return 2
     try:
-        peaks = {p: machine.matmul_peak(min(args.seconds, 3.0), dtype=p)
-                 for p in sorted({"float32", *map(machine.zoo_precision, args.models)})}
+        peaks = machine.peaks(args.models, args.seconds)
         rows = [measure(n, args.batch_size, args.seconds, peaks, args.steps)
                 for n in args.models]
     except ZooError as err:

@@ -207,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ZooError("--windows must be at least 2")
         if args.seconds <= 0:
             raise ZooError("--seconds must be positive")
-        peaks = {dtype: machine.matmul_peak(min(args.seconds, 3.0), dtype=dtype)
-                 for dtype in sorted({"float32", *map(machine.zoo_precision, names)})}
+        peaks = machine.peaks(names, args.seconds)
         print("zoo.bench: matrix-multiply peak " + ", ".join(
             f"{dtype} {v:.1f} GFLOP/s" for dtype, v in peaks.items()), flush=True)
         rows = []

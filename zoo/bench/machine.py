@@ -35,6 +35,12 @@ def matmul_peak(seconds: float = 2.0, n: int | None = None, dtype: str = "float3
     return median_rate(step, seconds) / 1e9
 
 
+def peaks(names, seconds: float) -> dict[str, float]:
+    """`matmul_peak` in float32 and in each precision the zoo computes models `names` in."""
+    return {dtype: matmul_peak(min(seconds, 3.0), dtype=dtype)
+            for dtype in sorted({"float32", *map(zoo_precision, names)})}
+
+
 def zoo_precision(name: str) -> str:
     """The dtype `zoo.train.fit` computes model `name` in on this machine (its card's choice)."""
     import zoo

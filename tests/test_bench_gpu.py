@@ -120,3 +120,50 @@ def test_recipe_variants_train_on_another_dataset(tmp_path, monkeypatch):
     (row,) = json.loads(out.read_text())
     assert "error" not in row, row
     assert row["train_examples"] == 18 and 0.0 <= row["accuracy"] <= 1.0
+
+
+def test_recount_keeps_the_measured_rates_and_counts_the_flops_again(tmp_path, capsys):
+    """`--recount`: an earlier result's FLOPs (here a stale count) follow today's counter; the
+    measured samples/s and peaks stay as they were."""
+    stale = {"date": "2026-12-04T13:32:09", "matmul_n": 8192, "steps_per_epoch": 100,
+             "timed_epochs": 3, "peak_tflops": {"bf16": 600.0, "fp32": 300.0},
+             "machine": {"backend": "jax", "cpu": "x", "cores": 16, "gpus": ["NVIDIA H200"],
+                         "platform": "p", "versions": {"keras": "3.15.1"}},
+             "rows": [{"model": m, "precision": p, "batch_size": 128, "samples_per_s": rate,
+                       "train_gflop_per_sample": 9.0, "achieved_tflops": 9.0 * rate / 1e3,
+                       "first_epoch_s": 1.0, "total_s": 2.0}
+                      for m, p, rate in [("resnet20", "bf16", 1000.0),
+                                         ("resnet20", "fp32", 500.0),
+                                         ("mnist_mlp", "fp32", 2000.0)]]}
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps(stale))
+    assert gpu.main(["--recount", str(path)]) == 0
+    result = json.loads(path.read_text())
+    assert result["peak_tflops"] == stale["peak_tflops"] and result["flops_recounted"]
+    # resnet20 as in the first test; mnist_mlp: 2 passes of 784x512 (no input gradient), 3 of 512x10
+    expected = {"resnet20": 0.2424, "mnist_mlp": (2 * 784 * 512 + 3 * 512 * 10) * 2 / 1e9}
+    for old, new in zip(stale["rows"], result["rows"], strict=True):
+        assert new["samples_per_s"] == old["samples_per_s"]
+        assert new["train_gflop_per_sample"] == pytest.approx(expected[old["model"]], rel=1e-2)
+        assert new["achieved_tflops"] == pytest.approx(
+            new["samples_per_s"] * new["train_gflop_per_sample"] / 1e3)
+    text = (tmp_path / "gpu.md").read_text()
+    assert "| resnet20 | bf16 | 128 | 1,000 | 0.242 |" in text
+    assert f"counted again from the layers on {result['flops_recounted']}" in text
+    assert text.strip() in capsys.readouterr().out
+
+
+def test_recount_refuses_bad_input(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        gpu.main(["--recount", str(tmp_path / "missing.json")])
+    assert "is not a result of this benchmark" in capsys.readouterr().err
+    (tmp_path / "r.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        gpu.main(["resnet20", "--recount", str(tmp_path / "r.json")])
+    assert "give it no models" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gpu.main(["--recount", str(tmp_path / "r.json")])
+    assert "is not a result of this benchmark ('rows')" in capsys.readouterr().err
+    (tmp_path / "r.json").write_text(json.dumps({"rows": [{"model": "no_such_model"}]}))
+    assert gpu.main(["--recount", str(tmp_path / "r.json")]) == 2
+    assert "no_such_model" in capsys.readouterr().err

@@ -12,6 +12,11 @@ and its share of the peak measured in the same run: square matrix products of th
 through the same backend. XLA compiles every step: always on JAX, with `jit_compile=True` on
 TensorFlow (PyTorch has no XLA; it runs eagerly there). It needs no TensorFlow on JAX or
 PyTorch, so it runs where only a GPU build of those is installed.
+
+`--recount benchmarks/gpu.json` counts the FLOPs of an earlier run's models again with today's
+`zoo.bench.flops`, on any machine, and rewrites its JSON and table: the measured samples/s and
+peaks stay as they were, the TFLOP/s and shares of the peak follow the new count, and the table
+says when the count was redone.
 """
 
 from __future__ import annotations
@@ -99,10 +104,37 @@ def table(result: dict[str, Any]) -> list[str]:
     peak_text = ", ".join(f"{k} {v:.3g} TFLOP/s" for k, v in peaks.items())
     machine = result["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    recounted = (f" FLOPs counted again from the layers on {result['flops_recounted']} "
+                 "(`--recount`)." if "flops_recounted" in result else "")
     return [*lines, "", f"Measured matrix-multiply peak ({result['matmul_n']}x"
                         f"{result['matmul_n']} products): {peak_text}. "
                         f"{', '.join(machine['gpus']) or runs.describe_hardware(machine)}, "
-                        f"{machine['backend']} backend ({versions}), {result['date'][:10]}."]
+                        f"{machine['backend']} backend ({versions}), {result['date'][:10]}."
+                        + recounted]
+
+
+def recount(result: dict[str, Any]) -> dict[str, Any]:
+    """`result` with each row's training FLOPs counted again from its model's layers.
+
+    The measured samples/s are kept; the achieved TFLOP/s follow the new count.
+    """
+    counts: dict[str, int] = {}
+    rows = []
+    for r in result["rows"]:
+        if r["model"] not in counts:
+            counts[r["model"]] = flops.training_flops(zoo.get(r["model"], compile=False))
+        per_sample = counts[r["model"]]
+        rows.append({**r, "train_gflop_per_sample": per_sample / 1e9,
+                     "achieved_tflops": r["samples_per_s"] * per_sample / 1e12})
+    return {**result, "rows": rows, "flops_recounted": dt.date.today().isoformat()}
+
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    """Print the table; write the JSON to `path` and the table beside it (`.md`)."""
+    lines = table(result)
+    print("\n".join(lines))
+    write_json(path, result)
+    write_text(path.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
 def run(models: list[str], precisions: list[str], batch_sizes: list[int | None], steps: int,
@@ -136,7 +168,7 @@ def _batch(text: str) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     p = commands.Parser(prog="python -m zoo.bench.gpu", description=__doc__)
     p.add_argument("models", nargs="*", type=commands.model_name,
-                   default=["vgg13_bn", "resnet18"])
+                   help="models to measure (default: vgg13_bn resnet18)")
     p.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS))
     p.add_argument("--batch-size", nargs="+", type=_batch, default=[None], metavar="B",
                    help="batch sizes to measure ('recipe' for the card's; default: recipe)")
@@ -147,14 +179,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=commands.positive, default=3.0,
                    help="seconds of each peak measurement")
     p.add_argument("--json", help="write the results as JSON here and a Markdown table beside it")
+    p.add_argument("--recount", metavar="JSON",
+                   help="measure nothing: count the FLOPs in this earlier result again and "
+                        "rewrite it and its table")
     args = p.parse_args(argv)
-    result = run(args.models, args.precision, args.batch_size, args.steps, args.epochs,
-                 args.matmul_n, args.seconds)
-    lines = table(result)
-    print("\n".join(lines))
+    if args.recount:
+        if args.models or args.json:
+            p.error("--recount rewrites its own file: give it no models and no --json")
+        path = Path(args.recount)
+        try:
+            result = json.loads(path.read_text())
+            rows = result["rows"]
+        except (OSError, ValueError, KeyError) as e:
+            p.error(f"--recount: {path} is not a result of this benchmark ({e})")
+        if not isinstance(rows, list) or not rows:
+            p.error(f"--recount: {path} has no rows")
+        _write(path, recount(result))  # a model no longer registered: zoo.get's one-line error
+        return 0
+    result = run(args.models or ["vgg13_bn", "resnet18"], args.precision, args.batch_size,
+                 args.steps, args.epochs, args.matmul_n, args.seconds)
     if args.json:
-        write_json(Path(args.json), result)
-        write_text(Path(args.json).with_suffix(".md"), "\n".join(lines) + "\n")
+        _write(Path(args.json), result)
+    else:
+        print("\n".join(table(result)))
     return 0
 
 

@@ -154,16 +154,28 @@ def test_recount_keeps_the_measured_rates_and_counts_the_flops_again(tmp_path, c
 
 
 def test_recount_refuses_bad_input(tmp_path, capsys):
+    path = tmp_path / "r.json"
     with pytest.raises(SystemExit):
-        gpu.main(["--recount", str(tmp_path / "missing.json")])
-    assert "is not a result of this benchmark" in capsys.readouterr().err
-    (tmp_path / "r.json").write_text("{}")
+        gpu.main(["--recount", str(path)])  # no such file
+    assert "--recount: cannot read" in capsys.readouterr().err
+    path.write_text("not json")
     with pytest.raises(SystemExit):
-        gpu.main(["resnet20", "--recount", str(tmp_path / "r.json")])
+        gpu.main(["--recount", str(path)])
+    assert "--recount: cannot read" in capsys.readouterr().err
+    for text in ("[]", "{}", json.dumps({"rows": [1]}), json.dumps({"rows": []}),
+                 json.dumps({"date": "d", "matmul_n": 8, "peak_tflops": {}, "machine": {},
+                             "rows": [{"model": "resnet20", "precision": "fp32",
+                                       "samples_per_s": 1.0}]})):
+        path.write_text(text)
+        with pytest.raises(SystemExit):
+            gpu.main(["--recount", str(path)])
+        assert "is not a result of this benchmark" in capsys.readouterr().err, text
+    with pytest.raises(SystemExit):
+        gpu.main(["resnet20", "--recount", str(path)])
     assert "give it no models" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        gpu.main(["--recount", str(tmp_path / "r.json")])
-    assert "is not a result of this benchmark ('rows')" in capsys.readouterr().err
-    (tmp_path / "r.json").write_text(json.dumps({"rows": [{"model": "no_such_model"}]}))
-    assert gpu.main(["--recount", str(tmp_path / "r.json")]) == 2
+    path.write_text(json.dumps({"date": "2026-12-04", "matmul_n": 8, "peak_tflops": {"fp32": 1.0},
+                                "machine": {"backend": "jax", "gpus": [], "versions": {}},
+                                "rows": [{"model": "no_such_model", "precision": "fp32",
+                                          "samples_per_s": 1.0}]}))
+    assert gpu.main(["--recount", str(path)]) == 2
     assert "no_such_model" in capsys.readouterr().err

@@ -129,6 +129,17 @@ def recount(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "rows": rows, "flops_recounted": dt.date.today().isoformat()}
 
 
+def _is_result(result: Any) -> bool:
+    """Whether `result` has what `recount` and `table` read: a JSON written by this benchmark."""
+    keys = {"rows", "peak_tflops", "machine", "date", "matmul_n"}
+    return (isinstance(result, dict) and keys <= result.keys()
+            and isinstance(result["machine"], dict)
+            and {"backend", "gpus", "versions"} <= result["machine"].keys()
+            and isinstance(result["rows"], list) and bool(result["rows"])
+            and all(isinstance(r, dict) and {"model", "samples_per_s", "precision"} <= r.keys()
+                    for r in result["rows"]))
+
+
 def _write(path: Path, result: dict[str, Any]) -> None:
     """Print the table; write the JSON to `path` and the table beside it (`.md`)."""
     lines = table(result)
@@ -189,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.recount)
         try:
             result = json.loads(path.read_text())
-            rows = result["rows"]
-        except (OSError, ValueError, KeyError) as e:
-            p.error(f"--recount: {path} is not a result of this benchmark ({e})")
-        if not isinstance(rows, list) or not rows:
-            p.error(f"--recount: {path} has no rows")
+        except (OSError, ValueError) as e:
+            p.error(f"--recount: cannot read {path} ({e})")
+        if not _is_result(result):
+            p.error(f"--recount: {path} is not a result of this benchmark (it needs rows with "
+                    f"'model' and 'samples_per_s', peaks, a machine and a date)")
         _write(path, recount(result))  # a model no longer registered: zoo.get's one-line error
         return 0
     result = run(args.models or ["vgg13_bn", "resnet18"], args.precision, args.batch_size,

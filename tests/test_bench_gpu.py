@@ -165,7 +165,11 @@ def test_recount_refuses_bad_input(tmp_path, capsys):
     for text in ("[]", "{}", json.dumps({"rows": [1]}), json.dumps({"rows": []}),
                  json.dumps({"date": "d", "matmul_n": 8, "peak_tflops": {}, "machine": {},
                              "rows": [{"model": "resnet20", "precision": "fp32",
-                                       "samples_per_s": 1.0}]})):
+                                       "batch_size": 4, "samples_per_s": 1.0}]}),
+                 json.dumps({"date": "d", "matmul_n": 8, "peak_tflops": {"bf16": 1.0},
+                             "machine": {"backend": "jax", "gpus": [], "versions": {}},
+                             "rows": [{"model": "resnet20", "precision": "fp32",
+                                       "batch_size": 4, "samples_per_s": 1.0}]})):
         path.write_text(text)
         with pytest.raises(SystemExit):
             gpu.main(["--recount", str(path)])
@@ -176,6 +180,6 @@ def test_recount_refuses_bad_input(tmp_path, capsys):
     path.write_text(json.dumps({"date": "2026-12-04", "matmul_n": 8, "peak_tflops": {"fp32": 1.0},
                                 "machine": {"backend": "jax", "gpus": [], "versions": {}},
                                 "rows": [{"model": "no_such_model", "precision": "fp32",
-                                          "samples_per_s": 1.0}]}))
+                                          "batch_size": 4, "samples_per_s": 1.0}]}))
     assert gpu.main(["--recount", str(path)]) == 2
     assert "no_such_model" in capsys.readouterr().err

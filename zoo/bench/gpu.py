@@ -44,6 +44,7 @@ from zoo.train import runs
 from zoo.train.core import dtype_policy
 
 PRECISIONS = {"bf16": ("mixed_bfloat16", "bfloat16"), "fp32": ("float32", "float32")}
+DEFAULT_MODELS = ["vgg13_bn", "resnet18"]
 
 
 def _sync(tensor) -> None:
@@ -86,9 +87,13 @@ def train_rate(name: str, precision: str, batch_size: int, steps: int, epochs: i
         per_sample = flops.training_flops(model)
     rate = steps * batch_size / statistics.median(clock.seconds[1:])
     return {"model": name, "precision": precision, "batch_size": batch_size,
-            "samples_per_s": round(rate, 1), "train_gflop_per_sample": per_sample / 1e9,
-            "achieved_tflops": rate * per_sample / 1e12,
+            "samples_per_s": round(rate, 1), **_flop_fields(rate, per_sample),
             "first_epoch_s": round(clock.seconds[0], 2), "total_s": round(total, 1)}
+
+
+def _flop_fields(rate: float, per_sample: int) -> dict[str, float]:
+    """A row's FLOP columns: training GFLOP per sample and the TFLOP/s that `rate` makes."""
+    return {"train_gflop_per_sample": per_sample / 1e9, "achieved_tflops": rate * per_sample / 1e12}
 
 
 def table(result: dict[str, Any]) -> list[str]:
@@ -123,9 +128,7 @@ def recount(result: dict[str, Any]) -> dict[str, Any]:
     for r in result["rows"]:
         if r["model"] not in counts:
             counts[r["model"]] = flops.training_flops(zoo.get(r["model"], compile=False))
-        per_sample = counts[r["model"]]
-        rows.append({**r, "train_gflop_per_sample": per_sample / 1e9,
-                     "achieved_tflops": r["samples_per_s"] * per_sample / 1e12})
+        rows.append({**r, **_flop_fields(r["samples_per_s"], counts[r["model"]])})
     return {**result, "rows": rows, "flops_recounted": dt.date.today().isoformat()}
 
 
@@ -136,8 +139,10 @@ def _is_result(result: Any) -> bool:
             and isinstance(result["machine"], dict)
             and {"backend", "gpus", "versions"} <= result["machine"].keys()
             and isinstance(result["rows"], list) and bool(result["rows"])
-            and all(isinstance(r, dict) and {"model", "samples_per_s", "precision"} <= r.keys()
-                    for r in result["rows"]))
+            and isinstance(result["peak_tflops"], dict)
+            and all(isinstance(r, dict)
+                    and {"model", "precision", "batch_size", "samples_per_s"} <= r.keys()
+                    and r["precision"] in result["peak_tflops"] for r in result["rows"]))
 
 
 def _write(path: Path, result: dict[str, Any]) -> None:
@@ -179,7 +184,7 @@ def _batch(text: str) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     p = commands.Parser(prog="python -m zoo.bench.gpu", description=__doc__)
     p.add_argument("models", nargs="*", type=commands.model_name,
-                   help="models to measure (default: vgg13_bn resnet18)")
+                   help=f"models to measure (default: {' '.join(DEFAULT_MODELS)})")
     p.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS))
     p.add_argument("--batch-size", nargs="+", type=_batch, default=[None], metavar="B",
                    help="batch sizes to measure ('recipe' for the card's; default: recipe)")
@@ -204,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--recount: cannot read {path} ({e})")
         if not _is_result(result):
             p.error(f"--recount: {path} is not a result of this benchmark (it needs rows with "
-                    f"'model' and 'samples_per_s', peaks, a machine and a date)")
+                    "'model', 'precision', 'batch_size' and 'samples_per_s', a peak for each "
+                    "precision, a machine and a date)")
         _write(path, recount(result))  # a model no longer registered: zoo.get's one-line error
         return 0
-    result = run(args.models or ["vgg13_bn", "resnet18"], args.precision, args.batch_size,
+    result = run(args.models or DEFAULT_MODELS, args.precision, args.batch_size,
                  args.steps, args.epochs, args.matmul_n, args.seconds)
     if args.json:
         _write(Path(args.json), result)

@@ -1,17 +1,21 @@
-"""Shared test set-up: quiet TensorFlow, a fixed seed, and small random batches shaped like a card says."""
+"""Shared test set-up: quiet TensorFlow, each test process's share of the cores, a fixed seed,
+and small random batches shaped like a card says."""
 
 from __future__ import annotations
 
 import collections
 import os
 
+from tests.processes import share_the_cores
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+share_the_cores()  # before TensorFlow, PyTorch and JAX are imported: they read it once
 
-import keras
-import numpy as np
-import pytest
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-import zoo
+import zoo  # noqa: E402
 
 
 def pytest_addoption(parser):

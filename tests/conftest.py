@@ -32,7 +32,7 @@ def pytest_addoption(parser):
 # (by default it starts with the files that have the most tests, which left a 5-minute file
 # running alone at the end).
 LONGEST_FIRST = (
-    "tests/test_backends.py::TestJax",  # with --all-backends: tests/models and tests/train, 7 min
+    "tests/test_backends.py::TestJax",  # with --all-backends: tests/models and tests/train, 8 min
     "tests/test_docs.py",
     "tests/test_backends.py::TestTorch",
     "tests/test_backends.py",

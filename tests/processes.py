@@ -21,7 +21,7 @@ QUICK_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_pas
 
 def backend_env(backend: str, *, quick_compile: bool = True, **extra: str) -> dict[str, str]:
     """This process's environment for a child on `backend`, with the repo importable and
-    `extra` set; its XLA_FLAGS are this process's (the cores' share, tests/conftest.py), then
+    `extra` set; its XLA_FLAGS are this process's (the cores' share: `share_the_cores`), then
     any in `extra`, then with `quick_compile` on JAX `QUICK_XLA`."""
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), **extra}
     xla = [os.environ.get("XLA_FLAGS", ""), extra.get("XLA_FLAGS", "")]  # this process's kept

@@ -24,11 +24,14 @@ def backend_env(backend: str, *, quick_compile: bool = True, **extra: str) -> di
     `extra` set; its XLA_FLAGS are this process's (the cores' share: `share_the_cores`), then
     any in `extra`, then with `quick_compile` on JAX `QUICK_XLA`."""
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT), **extra}
-    xla = [os.environ.get("XLA_FLAGS", ""), extra.get("XLA_FLAGS", "")]  # this process's kept
-    if backend == "jax" and quick_compile:
-        xla.append(QUICK_XLA)
-    env["XLA_FLAGS"] = " ".join(dict.fromkeys(filter(None, xla)))
+    env["XLA_FLAGS"] = xla_flags(os.environ.get("XLA_FLAGS", ""), extra.get("XLA_FLAGS", ""),
+                                 QUICK_XLA if backend == "jax" and quick_compile else "")
     return env
+
+
+def xla_flags(*parts: str) -> str:
+    """One XLA_FLAGS value from `parts` in order, each flag once."""
+    return " ".join(dict.fromkeys(flag for part in parts for flag in part.split()))
 
 
 def share_the_cores(environ=os.environ) -> int | None:
@@ -47,6 +50,6 @@ def share_the_cores(environ=os.environ) -> int | None:
     environ.setdefault("OMP_NUM_THREADS", str(threads))  # PyTorch, OpenBLAS
     environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))  # inter-op: default (collectives)
     if threads == 1 and "xla_cpu_multi_thread_eigen" not in environ.get("XLA_FLAGS", ""):
-        environ["XLA_FLAGS"] = " ".join(filter(None, [environ.get("XLA_FLAGS", ""),
-                                                      "--xla_cpu_multi_thread_eigen=false"]))
+        environ["XLA_FLAGS"] = xla_flags(environ.get("XLA_FLAGS", ""),
+                                         "--xla_cpu_multi_thread_eigen=false")
     return threads

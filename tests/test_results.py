@@ -68,6 +68,21 @@ def test_reproduce_appends_a_record_that_the_card_and_docs_read(tiny):
     assert "(mnist, 1 epoch)" in docs.measured_text(card)
 
 
+def test_reproduce_records_the_commit_of_the_code_that_ran(tiny, monkeypatch):
+    head = {"commit": "1111111"}
+    monkeypatch.setattr(reproduce, "commit", lambda: head["commit"])
+    train = zoo.train.fit
+
+    def fit_then_commit(*args, **kwargs):
+        result = train(*args, **kwargs)
+        head["commit"] = "2222222"  # the user commits other work while the run trains
+        return result
+
+    monkeypatch.setattr(zoo.train, "fit", fit_then_commit)
+    rows = reproduce.reproduce("mnist_mlp", data_dir=tiny, budget_minutes=1e-4)
+    assert {r["commit"] for r in rows} == {"1111111"}
+
+
 def test_reproduce_substitutes_the_nearest_dataset_and_says_so(tiny, capsys):
     rows = reproduce.reproduce("vgg13", data_dir=tiny, budget_minutes=0.05)
     assert {r["dataset"] for r in rows} == {"cifar10"}

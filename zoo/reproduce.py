@@ -171,6 +171,8 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
     if mixed_precision:
         notes.append(f"{zoo.train.core.mixed_policy()} mixed precision")
     stamp = runs.utc_stamp()
+    # the code that runs is the code of now: a commit made while it trains is not credited with it
+    code = commit()
     run_dir = Path("runs") / "reproduce" / f"{card.name}-{dataset}-{stamp}"
     start = time.perf_counter()
     result = zoo.train.fit(card.name, dataset, epochs=epochs, data_dir=data_dir, seed=seed,
@@ -196,7 +198,7 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
              "wall_time_s": f"{wall:.0f}", "hardware": runs.describe_hardware(device),
              "backend": device["backend"],
              "versions": f"keras {versions.get('keras')}, tensorflow {versions.get('tensorflow')}",
-             "commit": commit(), "date": dt.date.today().isoformat(), "notes": "; ".join(notes)}
+             "commit": code, "date": dt.date.today().isoformat(), "notes": "; ".join(notes)}
             for metric, value in metrics.items()]
     results.append(rows, (out_dir / "results.csv"))
     return rows

@@ -71,13 +71,19 @@ def test_reproduce_appends_a_record_that_the_card_and_docs_read(tiny):
 def test_reproduce_records_the_commit_of_the_code_that_ran(tiny, monkeypatch):
     head = {"commit": "1111111"}
     monkeypatch.setattr(reproduce, "commit", lambda: head["commit"])
-    train = zoo.train.fit
+    calibrate, train = reproduce.budget_epochs, zoo.train.fit
+
+    def calibrate_then_commit(*args, **kwargs):
+        planned = calibrate(*args, **kwargs)
+        head["commit"] = "2222222"  # the user commits other work while the run calibrates
+        return planned
 
     def fit_then_commit(*args, **kwargs):
         result = train(*args, **kwargs)
-        head["commit"] = "2222222"  # the user commits other work while the run trains
+        head["commit"] = "3333333"  # ... and while it trains
         return result
 
+    monkeypatch.setattr(reproduce, "budget_epochs", calibrate_then_commit)
     monkeypatch.setattr(zoo.train, "fit", fit_then_commit)
     rows = reproduce.reproduce("mnist_mlp", data_dir=tiny, budget_minutes=1e-4)
     assert {r["commit"] for r in rows} == {"1111111"}

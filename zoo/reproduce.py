@@ -155,6 +155,8 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
               data_dir=None, mixed_precision: str | bool = "auto", seed: int = 0,
               results_dir: Path | None = None) -> list[dict[str, Any]]:
     """Train `name` with its recipe, test it, append its record to results.csv; return the rows."""
+    # read first: a commit made while this run calibrates or trains is not credited with its result
+    code = commit()
     card = zoo.card(name)
     dataset, options, note = choose_dataset(card.name, dataset, data_dir)
     mixed_precision = zoo.train.core.resolve_mixed_precision(card.recipe, mixed_precision)
@@ -171,8 +173,6 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
     if mixed_precision:
         notes.append(f"{zoo.train.core.mixed_policy()} mixed precision")
     stamp = runs.utc_stamp()
-    # the code that runs is the code of now: a commit made while it trains is not credited with it
-    code = commit()
     run_dir = Path("runs") / "reproduce" / f"{card.name}-{dataset}-{stamp}"
     start = time.perf_counter()
     result = zoo.train.fit(card.name, dataset, epochs=epochs, data_dir=data_dir, seed=seed,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
+import keras
 import numpy as np
 import pytest
 
@@ -66,6 +69,15 @@ def test_reproduce_appends_a_record_that_the_card_and_docs_read(tiny):
     assert card.measured.dataset == "mnist" and card.measured.epochs == 1
     assert card.measured.metrics["accuracy"] == pytest.approx(float(rows[0]["value"]))
     assert "(mnist, 1 epoch)" in docs.measured_text(card)
+    backend = keras.backend.backend()
+    assert rows[0]["backend"] == backend
+    assert rows[0]["versions"] == f"keras {keras.__version__}, {backend} {version(backend)}"
+
+
+def test_the_versions_column_names_the_backend_that_ran():
+    environment = {"device": {"backend": "jax"},
+                   "versions": {"keras": "3.15.1", "tensorflow": "2.21.0", "jax": "0.8.1"}}
+    assert reproduce.versions_text(environment) == "keras 3.15.1, jax 0.8.1"
 
 
 def test_reproduce_records_the_commit_of_the_code_that_ran(tiny, monkeypatch):

@@ -151,6 +151,12 @@ def measurements(name: str, result, model, dataset: str, run_dir: Path, data_dir
     return score_generator(model, dataset, run_dir, data_dir, seed)
 
 
+def versions_text(environment: dict[str, Any]) -> str:
+    """The versions column: Keras and the backend that ran it, from a run's recorded environment."""
+    backend, versions = environment["device"]["backend"], environment["versions"]
+    return f"keras {versions.get('keras')}, {backend} {versions.get(backend)}"
+
+
 def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | None = None,
               data_dir=None, mixed_precision: str | bool = "auto", seed: int = 0,
               results_dir: Path | None = None) -> list[dict[str, Any]]:
@@ -191,13 +197,12 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
                      f"{metrics['fid_train_vs_test']:.2f}; samples in "
                      f"results/{card.name}-{dataset}.png")
     device = result.config["environment"]["device"]
-    versions = result.config["environment"]["versions"]
     rows = [{"run_id": f"{card.name}-{dataset}-{stamp}", "model": card.name, "dataset": dataset,
              "split": "test", "metric": metric, "value": f"{value:.6g}",
              "epochs": len(result.history.get("loss", result.history.get("d_loss", []))),
              "wall_time_s": f"{wall:.0f}", "hardware": runs.describe_hardware(device),
              "backend": device["backend"],
-             "versions": f"keras {versions.get('keras')}, tensorflow {versions.get('tensorflow')}",
+             "versions": versions_text(result.config["environment"]),
              "commit": code, "date": dt.date.today().isoformat(), "notes": "; ".join(notes)}
             for metric, value in metrics.items()]
     results.append(rows, (out_dir / "results.csv"))

@@ -34,6 +34,7 @@ def test_run_folder_holds_everything(tmp_path):
     env = config["environment"]
     assert env["device"]["backend"] == keras.backend.backend() and env["versions"]["keras"]
     assert env["versions"]["tensorflow"] and env["device"]["cores"] >= 1
+    assert env["versions"][keras.backend.backend()]  # jax or torch: the backend's own version
     lines = (run / "history.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,accuracy,learning_rate,loss,top5_accuracy,val_accuracy")
     assert len(lines) == 3

@@ -21,13 +21,11 @@ says when the count was redone.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -167,11 +165,8 @@ def run(models: list[str], precisions: list[str], batch_sizes: list[int | None],
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     info = runs.device()
-    versions = runs.versions()
-    with contextlib.suppress(metadata.PackageNotFoundError):  # JAX or PyTorch: its version too
-        versions.setdefault(info["backend"], metadata.version(info["backend"]))
     return {"date": dt.datetime.now().isoformat(timespec="seconds"),
-            "machine": {**info, "gpus": runs.accelerators(), "versions": versions},
+            "machine": {**info, "gpus": runs.accelerators(), "versions": runs.versions()},
             "matmul_n": matmul_n, "peak_tflops": peaks, "steps_per_epoch": steps,
             "timed_epochs": epochs, "rows": rows}
 

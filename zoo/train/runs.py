@@ -104,11 +104,14 @@ def write_history_csv(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a run depends on."""
+    """Versions of Python and of the packages a run depends on, the Keras backend's included."""
     from importlib import metadata
 
+    import keras
+
     out = {"python": platform.python_version()}
-    for package in ("zoo", "keras", "tensorflow", "tensorflow-datasets", "numpy"):
+    packages = ("zoo", "keras", "tensorflow", "tensorflow-datasets", "numpy")
+    for package in dict.fromkeys((*packages, keras.backend.backend())):  # jax or torch too
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -82,6 +82,36 @@ def test_a_users_own_model(tmp_path):
         zoo.train.fit(model)
 
 
+def model_with_code(seed: int) -> keras.Model:
+    """A model of the user's own whose file Keras safe mode refuses to load: a Lambda layer."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Lambda(lambda t: t / 255.0)(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="with_code")
+
+
+def test_a_users_model_with_code_in_it_is_tested_and_resumed(tmp_path):
+    """The final test and a resume put the checkpoint's weights into the model in memory: they
+    once reloaded its file in safe mode, so such a run trained every epoch and then failed."""
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="died after epoch 1"):
+        small_fit(run, model=model_with_code(0), dataset="mnist",
+                  callbacks=[StopAfterFirstEpoch()])
+    with pytest.raises(zoo.ZooError, match=r"pass your model again .*resume=True"):
+        zoo.train.fit(run_dir=run, resume=True, verbose=0)
+    saved = keras.saving.load_model(run / "last.keras", safe_mode=False)
+    result = zoo.train.fit(model_with_code(1), run_dir=run, resume=True, verbose=0)
+    assert len(result.history["loss"]) == 2 and np.isfinite(result.test_metrics["loss"])
+    assert json.loads((run / "metrics.json").read_text())["test"] == result.test_metrics
+    uninterrupted = small_fit(tmp_path / "again", model=model_with_code(0), dataset="mnist")
+    assert result.test_metrics == pytest.approx(uninterrupted.test_metrics, rel=1e-5, abs=1e-6)
+    assert int(saved.optimizer.iterations) == 3  # the state resumed from: epoch 1's 3 steps
+    with pytest.raises(zoo.ZooError, match="do not fit the model given"):
+        inputs = keras.Input((28, 28, 1))
+        wrong = keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs)))
+        core._restore_weights(wrong, run / "last.keras")
+
+
 def test_options_adapt_a_registered_model(tmp_path):
     result = small_fit(tmp_path / "r", model="resnet20", options={"widths": (4, 8, 8)}, epochs=1,
                        steps=1)

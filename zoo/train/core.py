@@ -521,18 +521,48 @@ def _load(checkpoint: Path) -> keras.Model:
     return load(checkpoint)
 
 
-def _resume_from(run_dir: Path, state: dict[str, Any]) -> keras.Model:
+def _restore_weights(model: keras.Model, checkpoint: Path) -> keras.Model:
+    """`model` with the weights and optimizer state of `checkpoint`, which a run of it saved.
+
+    Nothing in the file is deserialised, so a model with code of its own (a `Lambda`, a custom
+    layer Keras has not registered) is restored as safely as any other.
+    """
+    optimizer = getattr(model, "optimizer", None)  # None until compiled
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)  # else its state would be skipped
+    try:
+        model.load_weights(checkpoint)
+    except Exception as err:  # Keras raises ValueError, KeyError... for weights that do not fit
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ZooError(f"{checkpoint}: its weights do not fit the model given ({first}); pass "
+                       "the model the run was started with") from err
+    return model
+
+
+def _resume_from(run_dir: Path, state: dict[str, Any], settings: _Settings, user_model,
+                 steps_per_epoch: int) -> keras.Model:
     """The model where the run stopped, with its seed states, or a ZooError saying what is wrong.
 
     That is the checkpoint saved mid-epoch on SIGINT or SIGTERM if there is one, else the last
-    finished epoch's.
+    finished epoch's. A model of the user's own, passed again, gets the checkpoint's weights and
+    optimizer state; a registered one is loaded from the file.
     """
     where = state.get("interrupted") or state
     checkpoint = run_dir / where.get("checkpoint", runs.LAST)
     if not checkpoint.is_file():
         raise ZooError(f"cannot resume {run_dir}: {runs.STATE} names the checkpoint "
                        f"{checkpoint}, which is missing; restore it or start a new run")
-    return _load(checkpoint)  # its random state is put back as training starts (ResumeState)
+    # its random state is put back as training starts (ResumeState)
+    if user_model is not None:
+        return _restore_weights(_build(settings, user_model, steps_per_epoch), checkpoint)
+    try:
+        return _load(checkpoint)
+    except ZooError as err:
+        if settings.model in zoo.list_models():
+            raise
+        raise ZooError(f"cannot resume {run_dir}: {checkpoint} cannot be loaded as it is; pass "
+                       f"your model again to restore its weights into it: "
+                       f"zoo.train.fit(model, run_dir=..., resume=True) ({err})") from err
 
 
 def _keep_jit(model: keras.Model, settings: _Settings) -> keras.Model:
@@ -585,7 +615,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     # variables made here are mirrored, or laid out over the devices
     with precision(settings.mixed_precision), spread.scope():
         if start or state.get("interrupted"):
-            model = _keep_jit(_resume_from(run_dir, state), settings)
+            model = _keep_jit(_resume_from(run_dir, state, settings, user_model,
+                                           steps_per_epoch), settings)
         else:
             model = _build(settings, user_model, steps_per_epoch)
         history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
@@ -597,8 +628,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
     chosen = runs.LAST
     with spread.scope():
         if settings.validation and settings.task != "generation" and best.exists():
-            chosen = runs.BEST
-            model = _load(best)
+            chosen = runs.BEST  # into the model in memory: a file is deserialised only to resume
+            model = _restore_weights(model, best)
         test = model.evaluate(_eval_dataset(splits["test"], settings, spread.batch_multiple),
                               verbose=0, return_dict=True)
     test = {k: float(v) for k, v in test.items()}

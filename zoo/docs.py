@@ -43,6 +43,15 @@ def metric_text(key: str, value: float) -> str:
     return f"{key.replace('_', ' ')} {value:.4g}"
 
 
+def duration_text(seconds: float) -> str:
+    """A training time as read in a table: `9 s` under a minute, `39 min` under 100, then `3.2 h`."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    if seconds < 100 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def metrics_text(metrics: dict[str, float]) -> str:
     return ", ".join(metric_text(k, v) for k, v in metrics.items())
 
@@ -184,7 +193,7 @@ def _results(card: Card) -> str:
     for m in measured:
         notes = f" {m.notes}." if m.notes else ""
         lines.append(f"| measured here | {metrics_text(m.metrics)} | {m.dataset} | "
-                     f"{epochs_text(m.epochs)}, {m.wall_time_s / 60:.0f} min of training on "
+                     f"{epochs_text(m.epochs)}, {duration_text(m.wall_time_s)} of training on "
                      f"{m.hardware}, {m.backend} backend, {m.date}.{notes} |")
     if not measured and not missing:
         lines.append("| measured here | not measured yet | - | - |")

@@ -229,7 +229,7 @@ def execution_settings(jit_compile: bool, steps_per_execution: int,
     with several steps per execution (keras-team/keras#19246) and with XLA over logical
     devices. A model that `draws_random` numbers as it trains (dropout, noise, a VAE's
     sampling) runs without XLA on a TensorFlow host without a GPU: XLA draws Keras' random
-    numbers there with its CPU ThreeFry generator, which made a dropout MLP's steps about ten
+    numbers there with its CPU ThreeFry generator, which made a dropout MLP's steps about seven
     times slower than without XLA (benchmarks/NOTES.md).
     """
     backend = backend or keras.backend.backend()

@@ -157,3 +157,32 @@ def test_a_model_whose_metrics_cannot_resume_mid_epoch_stops_at_the_epoch_end(tm
                       callbacks=[SignalAt(signal.SIGTERM, 1, 1)])
     assert (stop.value.epoch, stop.value.batch) == (1, None)
     assert "interrupted" not in json.loads((tmp_path / "run" / "state.json").read_text())
+
+
+class Seen(keras.callbacks.Callback):
+    """Records the epoch ends and the train end that a callback placed after the zoo's sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+        self.ended = False
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.epochs.append(epoch + 1)
+
+    def on_train_end(self, logs=None) -> None:
+        self.ended = True
+
+
+def test_a_stop_at_an_epoch_end_lets_every_callback_see_that_epoch(tmp_path):
+    """The stop once raised inside the zoo's callback: TensorBoard and the user's callbacks
+    never saw the epoch it saved, and a resumed run never wrote its scalars."""
+    run_dir, seen = tmp_path / "run", Seen()
+    with pytest.raises(zoo.train.TrainingInterrupted) as stop:
+        zoo.train.fit(**ARGS, run_dir=run_dir,
+                      callbacks=[SignalAt(signal.SIGTERM, 1, STEPS), seen])
+    assert (stop.value.epoch, stop.value.batch) == (1, None)
+    assert seen.epochs == [1] and seen.ended
+    # TensorBoard opens the validation writer when it logs an epoch's validation scalars
+    assert list((run_dir / "tensorboard" / "validation").glob("events.out.tfevents*"))
+    assert json.loads((run_dir / "state.json").read_text())["epochs_done"] == 1

@@ -204,7 +204,8 @@ class Preemption(keras.callbacks.Callback):
     states to `checkpoints/interrupted-e<epoch>-b<batch>.keras` and `state.json`, so the
     resumed run skips the batches already trained and ends exactly as an uninterrupted one. A
     second Ctrl-C stops at once (Python's `KeyboardInterrupt`, keeping the last finished epoch).
-    Put it after the `RunRecorder` in the callback list.
+    Put it after the `RunRecorder` in the callback list. A stop at an epoch's end lets `fit`
+    return; call `raise_if_stopped()` after it.
 
     With `agree` (multi-worker runs: `agree(signum)` is the signal any worker got, or None, a
     collective every worker calls), the stop waits for the end of the epoch, where the workers
@@ -221,6 +222,7 @@ class Preemption(keras.callbacks.Callback):
         self.agree = agree
         self.signum: int | None = None
         self.epoch = 0
+        self.stopped: TrainingInterrupted | None = None
 
     def request(self, signum: int, frame=None) -> None:
         """Signal handler: ask for a stop at the next batch end."""
@@ -264,7 +266,15 @@ class Preemption(keras.callbacks.Callback):
         if self.agree is not None:
             signum = self.agree(signum)  # every worker calls it, signalled or not
         if signum is not None and self.state.get("epochs_done") == epoch + 1:
-            raise TrainingInterrupted(signum, self.run_dir, epoch + 1, None)
+            # fit ends as after its last epoch: the callbacks after this one (TensorBoard, the
+            # user's, Keras' progress line) see the epoch, and on_train_end closes their files
+            self.stopped = TrainingInterrupted(signum, self.run_dir, epoch + 1, None)
+            self.model.stop_training = True
+
+    def raise_if_stopped(self) -> None:
+        """After `fit` returns: the `TrainingInterrupted` of a stop at an epoch's end, if any."""
+        if self.stopped is not None:
+            raise self.stopped
 
 
 class ResumeState(keras.callbacks.Callback):

@@ -120,3 +120,41 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path):
     summary = re.compile(r"(\d+)/\1 - \d+m?s - .*loss: ")  # steps/steps - time - metrics
     summaries = [line for line in out.splitlines() if summary.match(line)]
     assert len(summaries) == 3, out
+
+
+def test_evaluate_reads_the_runs_data_folder_and_epoch_checkpoints_belong_to_their_run(
+        tmp_path, capsys, monkeypatch):
+    """`--evaluate` once ignored the `--data-dir` the run was trained with (offline: cannot
+    find the data), and took `RUN/checkpoints/epoch-N.keras` for a file without a run."""
+    from tests.data import writers
+
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    (tmp_path / "data").mkdir()
+    writers.write_npz(tmp_path / "data" / "mnist.npz", writers.mnist_like(40, 12))
+    code, _, err = run_cli("mlp", "--data-dir", "data", "--epochs", "2", "--steps", "1",
+                           "--batch-size", "8", "--run-dir", "run", "--verbose", "0",
+                           capsys=capsys)
+    assert code == 0, err
+    epoch_file = next((tmp_path / "run" / "checkpoints").glob("epoch-*.keras"))
+    monkeypatch.chdir(tmp_path / "run")  # the data folder was given relative to tmp_path
+    for path in (".", str(epoch_file)):
+        code, out, err = run_cli("--evaluate", path, "--batch-size", "4", "--verbose", "2",
+                                 capsys=capsys)
+        assert code == 0, err
+        assert " on mnist test: accuracy" in out
+        assert "1/1" not in out and "3/3" in out  # 12 test examples in batches of 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--epochs", "3"], "--epochs: not used by --evaluate"),
+    (["mnist_mlp", "--seed", "1", "--option", "dropout=0.1"],
+     "MODEL, --seed, --option: not used by --evaluate"),
+])
+def test_evaluate_refuses_training_flags_instead_of_dropping_them(args, message, capsys):
+    code, _, err = run_cli("--evaluate", "run", *args, capsys=capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_trust_code_without_evaluate_is_refused(capsys):
+    code, _, err = run_cli("mnist_mlp", "--trust-code", "--synthetic", capsys=capsys)
+    assert code == 2 and "--trust-code applies to --evaluate" in err

@@ -146,6 +146,18 @@ def test_bad_arguments_raise_before_anything_is_written(tmp_path, kwargs, messag
     assert not (tmp_path / "run" / "config.json").exists()
 
 
+def test_resume_takes_the_aliases_of_the_runs_model_and_dataset(tmp_path):
+    """Retyping the first command with resume=True works when it named them by an alias."""
+    small_fit(tmp_path / "run", model="mlp", dataset="mnist", epochs=1)
+    again = zoo.train.fit("mlp", "mnist", run_dir=tmp_path / "run", resume=True, verbose=0)
+    assert again.config["model"] == "mnist_mlp"
+    small_fit(tmp_path / "fashion", model="fashion_mlp", dataset="fashion-mnist", epochs=1)
+    zoo.train.fit("fashion_mlp", "fashion-mnist", run_dir=tmp_path / "fashion", resume=True,
+                  verbose=0)
+    with pytest.raises(zoo.ZooError, match="cannot resume with dataset='fashion_mnist'"):
+        zoo.train.fit("mlp", "fashion", run_dir=tmp_path / "run", resume=True)
+
+
 def test_an_existing_run_folder_needs_resume(tmp_path):
     small_fit(tmp_path / "run", epochs=1)
     with pytest.raises(zoo.ZooError, match="already holds a run: pass resume=True"):
@@ -167,6 +179,7 @@ def test_an_existing_run_folder_needs_resume(tmp_path):
                                     r"dropout=0.0"),
     ({"source": "synthetic:32"}, r"source='synthetic:32': the run was started with "
                                  r"source='synthetic'"),
+    ({"jit_compile": False}, r"jit_compile=False: the run was started with jit_compile=True"),
 ])
 def test_resume_refuses_changed_settings(tmp_path, kwargs, message):
     small_fit(tmp_path / "run", epochs=1)

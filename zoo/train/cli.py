@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
                         "Keras safe mode refuses; only for files from a source you trust")
     p.add_argument("--dataset", help="dataset to train on (default: the model card's)")
     p.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
-    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's; 256 "
+                                                  "with --evaluate)")
     p.add_argument("--learning-rate", type=float, help="peak learning rate (default: the "
                                                        "recipe's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: the recipe's)")
@@ -63,7 +64,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="cap steps per epoch, validation and test, for "
                                              "smoke runs (default: all)")
     p.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
-                   help="XLA compilation (default auto: Keras' choice)")
+                   help="XLA compilation (default auto: the card's choice, off on a CPU "
+                        "for models that draw random numbers as they train)")
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default="auto",
                    help="compute in float16 (GPU) or bfloat16 (CPU) with float32 variables "
                         "(default: the card's choice, where the GPU or CPU is fast at it)")
@@ -118,6 +120,23 @@ def _source(args: argparse.Namespace) -> str:
     return "synthetic" if args.synthetic else "auto"
 
 
+# what --evaluate uses: the rest only trains
+EVALUATE_FLAGS = {"evaluate", "trust_code", "dataset", "batch_size", "data_dir", "steps",
+                  "verbose", "synthetic", "synthetic_examples", "list"}
+
+
+def _refuse_training_flags(args: argparse.Namespace) -> None:
+    """A training flag given with --evaluate is an error, not silently dropped."""
+    defaults = parser().parse_args([])
+    given = [k for k, v in vars(args).items()
+             if k not in EVALUATE_FLAGS and v != getattr(defaults, k)]
+    if given:
+        names = ", ".join(("MODEL" if k == "model" else "--" + k.replace("_", "-"))
+                          for k in given)
+        raise ZooError(f"{names}: not used by --evaluate, which tests the saved model as it is "
+                       "(its run folder gives the dataset and data folder)")
+
+
 @commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
@@ -126,10 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             print(models_table())
             return 0
         if args.evaluate:
+            _refuse_training_flags(args)
             evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
-                     steps=args.steps, source=_source(args), verbose=1,
+                     batch_size=args.batch_size or 256, steps=args.steps,
+                     source=_source(args), verbose=1 if args.verbose is None else args.verbose,
                      safe_mode=not args.trust_code)
             return 0
+        if args.trust_code:
+            raise ZooError("--trust-code applies to --evaluate: training and --resume load no "
+                           "file that holds code (pass such a model to zoo.train.fit)")
         run_dir = args.run_dir
         if isinstance(args.resume, str):
             if run_dir and run_dir != args.resume:

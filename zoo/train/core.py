@@ -218,6 +218,11 @@ def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
     for key, value in given.items():
         if value is None or (key in defaults and plain(value) == plain(defaults[key])):
             continue
+        with contextlib.suppress(ZooError):  # an alias names the run's model or dataset too
+            if key == "model":
+                value = zoo.registry.resolve(value)
+            elif key == "dataset":
+                value = catalog.spec(value).name
         if key == "options":  # each given builder option must match the run's
             used = _options_used(saved)
             for option, v in value.items():
@@ -312,7 +317,8 @@ def fit(
         settings = _settings_from_config(config)
         given = {"model": model if isinstance(model, str) else None, "dataset": dataset,
                  "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                 "optimizer": optimizer, "steps": steps, "validation": validation,
+                 "optimizer": optimizer, "jit_compile": jit_compile, "steps": steps,
+                 "validation": validation,
                  "seed": seed, "top_k": top_k, "mixed_precision": mixed_precision,
                  "options": _options_dict(options) or None, "source": source}
         _check_resume_args(settings, given)

@@ -34,7 +34,8 @@ def _locate(path: str | os.PathLike) -> tuple[Path, Path | None]:
         raise ZooError(f"no checkpoint at {path}: give a .keras file or a run folder")
     if path.suffix != ".keras":
         raise ZooError(f"{path} is not a .keras file")
-    return path, path.parent if (path.parent / runs.CONFIG).exists() else None
+    folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return path, folder if (folder / runs.CONFIG).exists() else None  # RUN/checkpoints/*.keras
 
 
 def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
@@ -78,8 +79,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Test-split metrics of the model saved at `path` (a `.keras` file or a run folder).
 
-    The dataset defaults to the run's (from its `config.json`), else the registered model's
-    card. IMDB models need the run's `vocabulary.json`. `safe_mode=False` (`--trust-code`)
+    The dataset and the data folder default to the run's (from its `config.json`; an epoch's
+    checkpoint in `RUN/checkpoints/` belongs to its run too), else the registered model's card
+    and the usual lookup. IMDB models need the run's `vocabulary.json`. `safe_mode=False` (`--trust-code`)
     loads a file that holds code (a `Lambda` layer): only for files from a source you trust.
     """
     batch_size = checks.integer("batch_size", batch_size)
@@ -90,6 +92,8 @@ def evaluate(
     model = load(checkpoint, safe_mode=checks.flag("safe_mode", safe_mode))
     if dataset is None:
         dataset = config.get("dataset")
+    if data_dir is None:  # the folder the run read its data from
+        data_dir = config.get("data_dir")
     if dataset is None and model.name in zoo.list_models():
         dataset = zoo.card(model.name).dataset
     if dataset is None:

@@ -56,7 +56,8 @@ def run(model: str, changes: dict, seed: int, epochs: int | None, data_dir=None)
     steps = pipeline.batches(len(train[0]), recipe.batch_size)
     compile_model(net, card.task, recipe, steps_per_epoch=steps)
     net.fit(pipeline.dataset(*train, recipe.batch_size, shuffle=True, augment=recipe.augment,
-                             seed=seed), epochs=recipe.epochs, verbose=0)
+                             seed=seed), epochs=recipe.epochs, verbose=0,
+            shuffle=False)  # the dataset shuffles; Keras would only warn
     logs = net.evaluate(pipeline.dataset(*test, 512, shuffle=False), verbose=0, return_dict=True)
     return float(logs["accuracy"])
 

@@ -62,8 +62,9 @@ def _card(cell: str, params: int, reference: Reference | None) -> Card:
                       notes="Adam, batch 128, 3 epochs, the rate annealed from 2e-3 to zero by a "
                             "cosine schedule (at a constant 1e-3 the models overfit after two "
                             "epochs); reviews vectorised to the 20,000 most frequent training "
-                            f"words, the last {SEQUENCE_LENGTH} tokens of each (200 cost about "
-                            "half a point; benchmarks/NOTES.md)."),
+                            f"words, the last {SEQUENCE_LENGTH} tokens of each (200 cost the "
+                            "gated cells about half a point; the SimpleRNN's result varies "
+                            "more with its seed than with either; benchmarks/NOTES.md)."),
         description=f"A sentiment classifier: a 128-dimensional embedding of a 20,000-word "
                     f"vocabulary, two stacked {CELL_NAMES[cell]} layers of 64 units with "
                     "dropout 0.3, and one output logit.",

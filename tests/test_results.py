@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from importlib.metadata import version
 
 import keras
@@ -119,6 +122,80 @@ def test_reproduce_scores_a_generator_with_fid_and_saves_samples(tiny):
     assert (tiny.parent / "results" / "dcgan-mnist.png").read_bytes()[:4] == b"\x89PNG"
 
 
+class StopAt(keras.callbacks.Callback):
+    """A crash as epoch `epoch` (1-based) ends, or a scheduler's SIGTERM as it begins."""
+
+    def __init__(self, epoch: int, sigterm: bool = False) -> None:
+        super().__init__()
+        self.epoch, self.sigterm = epoch, sigterm
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.sigterm and epoch + 1 == self.epoch:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.sigterm and epoch + 1 == self.epoch:
+            raise RuntimeError(f"the job died after epoch {self.epoch}")
+
+
+def _fit_with(monkeypatch, stop: keras.callbacks.Callback) -> None:
+    """zoo.train.fit with `stop` among its callbacks, for the first call only."""
+    train, calls = zoo.train.fit, []
+
+    def fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            kwargs["callbacks"] = [*kwargs.get("callbacks", ()), stop]
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(zoo.train, "fit", fit)
+
+
+def test_a_crashed_reproduce_run_resumes_and_is_recorded_as_one(tiny, monkeypatch):
+    """A run of hours once lost its record: zoo.train --resume finished it but recorded nothing."""
+    head = {"commit": "1111111"}
+    monkeypatch.setattr(reproduce, "commit", lambda: head["commit"])
+    _fit_with(monkeypatch, StopAt(2))
+    with pytest.raises(RuntimeError, match="died after epoch 2"):
+        reproduce.reproduce("mnist_mlp", data_dir=tiny)  # the recipe's 5 epochs
+    assert results.read() == []
+    run = next((tiny.parent / "runs" / "reproduce").iterdir())
+    saved = json.loads((run / "reproduce.json").read_text())
+    assert saved["model"] == "mnist_mlp" and saved["epochs"] == 5 and saved["elapsed_s"] > 0
+    head["commit"] = "2222222"  # the fix that let it go on
+    with pytest.raises(zoo.ZooError, match="give the run folder alone"):
+        reproduce.reproduce("mnist_mlp", resume=run)
+    rows = reproduce.reproduce(resume=run)
+    assert {r["commit"] for r in rows} == {"1111111"}
+    assert rows[0]["epochs"] == 5 and "resumed at commit 2222222" in rows[0]["notes"]
+    assert float(rows[0]["wall_time_s"]) >= saved["elapsed_s"]
+    assert results.read() == [{k: str(v) for k, v in r.items()} for r in rows]
+    history = (run / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4", "5"]
+
+
+def test_a_preempted_reproduce_run_says_how_to_finish_it(tiny, monkeypatch, capsys):
+    _fit_with(monkeypatch, StopAt(3, sigterm=True))
+    code = reproduce.main(["mnist_mlp", "--data-dir", str(tiny)])
+    assert code == 128 + signal.SIGTERM
+    run = next((tiny.parent / "runs" / "reproduce").iterdir())
+    err = capsys.readouterr().err
+    assert ("finish and record it with: python -m zoo.reproduce --resume "
+            f"{run.relative_to(tiny.parent)}") in err
+    assert reproduce.main(["--resume", str(run)]) == 0
+    assert [r["epochs"] for r in results.read()] == ["5", "5"]
+
+
+def test_reproduce_sets_the_class_count_of_a_dataset_asked_for(tiny):
+    rows = reproduce.reproduce("vgg13", dataset="cifar10", data_dir=tiny, budget_minutes=0.05)
+    assert {r["dataset"] for r in rows} == {"cifar10"}
+    assert "num_classes=10 for cifar10" in rows[0]["notes"]
+
+
 def test_reproduce_cli_errors(capsys):
     assert reproduce.main(["nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+    assert reproduce.main([]) == 2
+    assert "name the model to measure, or --resume" in capsys.readouterr().err
+    assert reproduce.main(["--resume", "nowhere"]) == 2
+    assert "nowhere is not a run that zoo.reproduce started" in capsys.readouterr().err

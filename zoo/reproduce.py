@@ -12,6 +12,10 @@ and the docs read that file.
 With `--budget-minutes`, the recipe's epochs are cut to what fits the budget on this machine
 (measured by a short calibration first) and its schedule is compressed to match; the record says
 how many epochs ran.
+
+A run stopped by Ctrl-C, SIGTERM or a crash keeps every finished epoch (and, on a signal, the
+batches of the one in progress): `python -m zoo.reproduce --resume runs/reproduce/RUN` finishes
+it with the settings it started with and records it, its training time summed over the sessions.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import contextlib
 import datetime as dt
 import io
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +40,9 @@ from zoo import commands, fid, results
 from zoo.bench.timing import fit_rate, random_inputs
 from zoo.data import catalog
 from zoo.errors import ZooError
+from zoo.fileio import write_json
 from zoo.train import plots, runs
+from zoo.train.callbacks import TrainingInterrupted
 
 # Where a default dataset has no copy, the nearest one that may: same images, fewer classes.
 NEAREST = {"cifar100": "cifar10"}
@@ -44,6 +51,31 @@ FID_EXTRACTOR, FID_LAYER, FID_SAMPLES = "mnist_mlp", "dense1", 10_000
 # Share of the budget planned for training; the rest absorbs validation and estimate error.
 BUDGET_SHARE = 0.85
 CALIBRATION_SECONDS = 15.0
+# In the run folder: what recording a resumed run needs, and its training time so far.
+SESSION = "reproduce.json"
+
+
+class _Clock(keras.callbacks.Callback):
+    """Keeps the run's training time, summed over sessions, in its `reproduce.json`."""
+
+    def __init__(self, run_dir: Path, record: dict[str, Any]) -> None:
+        super().__init__()
+        self.run_dir, self.record = run_dir, record
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self.record["elapsed_s"] + time.perf_counter() - self.start
+
+    def save(self) -> None:
+        if self.run_dir.is_dir():  # not before zoo.train made the folder
+            write_json(self.run_dir / SESSION, {**self.record,
+                                                "elapsed_s": round(self.elapsed(), 1)})
+
+    def on_train_begin(self, logs=None) -> None:
+        self.save()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.save()
 
 
 def commit() -> str:
@@ -75,7 +107,10 @@ def choose_dataset(name: str, dataset: str | None, data_dir) -> tuple[str, dict,
     card = zoo.card(name)
     wanted = catalog.spec(dataset or card.dataset).name
     if available(wanted, data_dir):
-        return wanted, {}, ""
+        classes = catalog.spec(wanted).num_classes
+        if dataset is None or card.task != "classification" or classes == card.output_shape[-1]:
+            return wanted, {}, ""
+        return wanted, {"num_classes": classes}, f"num_classes={classes} for {wanted}"
     nearest = NEAREST.get(wanted)
     if dataset is None and nearest and available(nearest, data_dir):
         classes = catalog.spec(nearest).num_classes
@@ -157,12 +192,39 @@ def versions_text(environment: dict[str, Any]) -> str:
     return f"keras {versions.get('keras')}, {backend} {versions.get(backend)}"
 
 
-def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | None = None,
-              data_dir=None, mixed_precision: str | bool = "auto", seed: int = 0,
-              results_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Train `name` with its recipe, test it, append its record to results.csv; return the rows."""
+def _resumed(run_dir) -> dict[str, Any]:
+    """The record of the `zoo.reproduce` run in `run_dir`: its settings, commit, notes, time."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SESSION).is_file():
+        raise ZooError(f"{run_dir} is not a run that zoo.reproduce started (no {SESSION}); "
+                       "python -m zoo.train --resume continues other runs")
+    record = runs.read_json(run_dir / SESSION)
+    code = commit()
+    if code != record["commit"]:
+        record["notes"] = [*record["notes"], f"resumed at commit {code}"]
+    return record
+
+
+def reproduce(name: str | None = None, *, dataset: str | None = None,
+              budget_minutes: float | None = None, data_dir=None,
+              mixed_precision: str | bool = "auto", seed: int = 0,
+              results_dir: Path | None = None, resume=None) -> list[dict[str, Any]]:
+    """Train `name` with its recipe, test it, append its record to results.csv; return the rows.
+
+    `resume`: the run folder of a `zoo.reproduce` run that stopped; it is finished with the
+    settings it started with (give no others) and then recorded.
+    """
+    if resume is not None:
+        if name is not None or dataset is not None or budget_minutes is not None or \
+                mixed_precision != "auto" or seed != 0:
+            raise ZooError("--resume finishes the run with the settings it started with: give "
+                           "the run folder alone (and --data-dir if its data moved)")
+        return _train_and_record(_resumed(resume), Path(resume), data_dir, results_dir,
+                                 resume=True)
     # read first: a commit made while this run calibrates or trains is not credited with its result
     code = commit()
+    if name is None:
+        raise ZooError("name the model to measure, or --resume a run folder")
     card = zoo.card(name)
     dataset, options, note = choose_dataset(card.name, dataset, data_dir)
     mixed_precision = zoo.train.core.resolve_mixed_precision(card.recipe, mixed_precision)
@@ -179,11 +241,33 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
     if mixed_precision:
         notes.append(f"{zoo.train.core.mixed_policy()} mixed precision")
     stamp = runs.utc_stamp()
+    record = {"model": card.name, "dataset": dataset, "epochs": epochs, "options": options,
+              "seed": seed, "mixed_precision": mixed_precision, "commit": code, "stamp": stamp,
+              "notes": notes, "elapsed_s": 0.0}
     run_dir = Path("runs") / "reproduce" / f"{card.name}-{dataset}-{stamp}"
-    start = time.perf_counter()
-    result = zoo.train.fit(card.name, dataset, epochs=epochs, data_dir=data_dir, seed=seed,
-                           run_dir=run_dir, options=options, mixed_precision=mixed_precision)
-    wall = time.perf_counter() - start
+    return _train_and_record(record, run_dir, data_dir, results_dir, resume=False)
+
+
+def _train_and_record(record: dict[str, Any], run_dir: Path, data_dir, results_dir,
+                      resume: bool) -> list[dict[str, Any]]:
+    card, dataset, seed = zoo.card(record["model"]), record["dataset"], record["seed"]
+    notes, stamp = list(record["notes"]), record["stamp"]
+    clock = _Clock(run_dir, record)
+    try:
+        if resume:
+            result = zoo.train.fit(run_dir=run_dir, resume=True, data_dir=data_dir,
+                                   callbacks=[clock])
+        else:
+            result = zoo.train.fit(card.name, dataset, epochs=record["epochs"],
+                                   data_dir=data_dir, seed=seed, run_dir=run_dir,
+                                   options=record["options"],
+                                   mixed_precision=record["mixed_precision"], callbacks=[clock])
+    except TrainingInterrupted:
+        clock.save()  # the time of the batches a signal's checkpoint kept
+        raise
+    wall = clock.elapsed()
+    clock.save()
+    data_dir = data_dir if data_dir is not None else result.config.get("data_dir")
     model = zoo.train.load(run_dir)
     metrics = measurements(card.name, result, model, dataset, run_dir, data_dir, seed)
     out_dir = results_dir or results.folder()
@@ -203,7 +287,8 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
              "wall_time_s": f"{wall:.0f}", "hardware": runs.describe_hardware(device),
              "backend": device["backend"],
              "versions": versions_text(result.config["environment"]),
-             "commit": code, "date": dt.date.today().isoformat(), "notes": "; ".join(notes)}
+             "commit": record["commit"], "date": dt.date.today().isoformat(),
+             "notes": "; ".join(notes)}
             for metric, value in metrics.items()]
     results.append(rows, (out_dir / "results.csv"))
     return rows
@@ -211,8 +296,12 @@ def reproduce(name: str, *, dataset: str | None = None, budget_minutes: float | 
 
 @commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = commands.Parser(prog="python -m zoo.reproduce", description=__doc__)
-    parser.add_argument("model", help="registered model name")
+    parser = commands.Parser(prog="python -m zoo.reproduce", description=__doc__,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", nargs="?", help="registered model name")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="finish and record a run that stopped (its folder under "
+                             "runs/reproduce/), with the settings it started with")
     parser.add_argument("--dataset", help="dataset (default: the card's, or the nearest one "
                                           "with a local copy)")
     parser.add_argument("--budget-minutes", type=commands.positive,
@@ -226,10 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = reproduce(args.model, dataset=args.dataset, budget_minutes=args.budget_minutes,
                          data_dir=args.data_dir, mixed_precision=args.mixed_precision,
-                         seed=args.seed)
+                         seed=args.seed, resume=args.resume)
     except ZooError as err:
         print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f"stopped by {signal.Signals(stop.signum).name}, saved in {stop.run_dir}; finish "
+              f"and record it with: python -m zoo.reproduce --resume {stop.run_dir}",
+              file=sys.stderr)
+        return 128 + stop.signum
     for row in rows:
         print(f"zoo.reproduce: {row['model']} on {row['dataset']}: {row['metric']} {row['value']}"
               f" after {row['epochs']} epochs in {int(row['wall_time_s']) / 60:.1f} min")

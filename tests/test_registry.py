@@ -69,6 +69,23 @@ def test_get_compiles_each_task_with_its_loss_and_metrics():
     assert isinstance(lstm.loss, keras.losses.BinaryCrossentropy)
 
 
+def test_get_follows_the_cards_schedule_given_the_steps_per_epoch():
+    """Without the steps, `get` can only run the recipe's peak rate throughout."""
+    recipe = zoo.card("resnet20").recipe  # one-cycle over the recipe's epochs
+    schedule = zoo.get("resnet20", steps_per_epoch=10).optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+    total = recipe.epochs * 10
+    rates = [float(schedule(step)) for step in (0, int(0.3 * total), total - 1)]
+    assert rates[0] < recipe.learning_rate / 10 and rates[2] < recipe.learning_rate / 100
+    assert rates[1] == pytest.approx(recipe.learning_rate, rel=0.01)
+    assert float(zoo.get("mnist_mlp", steps_per_epoch=422).optimizer.learning_rate) == \
+        pytest.approx(zoo.card("mnist_mlp").recipe.learning_rate)  # cosine starts at its peak
+    with pytest.raises(zoo.ZooError, match="does nothing with compile=False"):
+        zoo.get("resnet20", compile=False, steps_per_epoch=10)
+    with pytest.raises(zoo.ZooError, match="steps_per_epoch must be >= 1"):
+        zoo.get("resnet20", steps_per_epoch=0)
+
+
 def test_overrides_change_the_model():
     model = zoo.get("resnet18", num_classes=10, compile=False)
     assert model.output_shape == (None, 10)

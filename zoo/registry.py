@@ -158,15 +158,26 @@ def options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in inspect.signature(builder(name)).parameters.values()}
 
 
-def get(name: str, *, compile: bool = True, **overrides: Any) -> keras.Model:
+def get(name: str, *, compile: bool = True, steps_per_epoch: int | None = None,
+        **overrides: Any) -> keras.Model:
     """A freshly built model, compiled with its card's recipe unless `compile=False`.
 
     `overrides` are the builder's options (see `options(name)`), e.g.
     `get("resnet18", num_classes=10)`. An unknown or invalid option raises `ZooError` listing
     the valid ones.
+
+    The recipe's learning-rate schedule (warm-up, one-cycle or cosine decay over the recipe's
+    epochs) is counted in steps, so it needs `steps_per_epoch`, the batches in an epoch of your
+    data (`len(train)` of a `zoo.data.load` dataset). Without it the optimizer runs at the
+    recipe's peak rate throughout; `zoo.train.fit` always passes it.
     """
     entry = _REGISTRY[resolve(name)]
     compile = checks.flag("compile", compile)
+    if steps_per_epoch is not None:
+        steps_per_epoch = checks.integer("steps_per_epoch", steps_per_epoch)
+        if not compile:
+            raise ZooError("steps_per_epoch sets the compiled optimizer's schedule: it does "
+                           "nothing with compile=False")
     valid = options(entry.card.name)
     bad = sorted(set(overrides) - set(valid))
     if bad:
@@ -184,5 +195,5 @@ def get(name: str, *, compile: bool = True, **overrides: Any) -> keras.Model:
             f"valid options: {', '.join(f'{k}={v!r}' for k, v in valid.items())}"
         ) from err
     if compile:
-        compile_model(model, entry.card.task, entry.card.recipe)
+        compile_model(model, entry.card.task, entry.card.recipe, steps_per_epoch=steps_per_epoch)
     return model

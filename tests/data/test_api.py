@@ -57,3 +57,15 @@ def test_cifar_is_augmented_for_training_only_by_default(tmp_path):
     np.testing.assert_array_equal(pixels("train", augment=False), train)
     np.testing.assert_array_equal(pixels("validation"), held)
     np.testing.assert_array_equal(pixels("test"), data["test"][0])
+
+
+def test_the_arrays_kept_for_the_process_cannot_be_edited_in_place():
+    """They are shared by every later read, load and fit: an edit once corrupted them all."""
+    x, y = zoo.data.arrays("mnist", "test", source="synthetic")
+    raw = zoo.data.read("mnist", source="synthetic")
+    assert x is raw["test"][0] and not x.flags.writeable and not y.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        x[0, 0, 0, 0] = 7
+    mine = x.copy()  # what the error invites
+    mine[0, 0, 0, 0] = 7
+    assert zoo.data.arrays("mnist", "test", source="synthetic")[0][0, 0, 0, 0] == x[0, 0, 0, 0]

@@ -81,14 +81,18 @@ def _folder_key(data_dir: str | os.PathLike | None) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _read(name: str, folder: str | None, source: str, download: bool):
-    return sources.read(catalog.spec(name), folder, source=source, download=download)
+    splits = sources.read(catalog.spec(name), folder, source=source, download=download)
+    for arrays_ in splits.values():  # shared by every later call: an edit in place would
+        for array in arrays_:        # corrupt them all, so it raises instead
+            array.setflags(write=False)
+    return splits
 
 
 def read(name: str, data_dir: str | os.PathLike | None = None, *, source: str = "auto",
          download: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The official train and test splits of `name` as arrays (raw text for IMDB).
 
-    Read once per process and kept; treat the arrays as read-only.
+    Read once per process and kept, so the arrays are read-only: copy one to change it.
     """
     spec = catalog.spec(name)
     if not isinstance(source, str):

@@ -384,3 +384,17 @@ def test_dropout_trains_without_xla_on_a_cpu_unless_asked_and_resumes_alike(tmp_
     assert json.loads((tmp_path / "run" / "state.json").read_text())["epochs_done"] == 1
     zoo.train.fit(run_dir=tmp_path / "run", resume=True, verbose=0, callbacks=[again])
     assert first.seen == [expected] and again.seen == [expected]
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    """The name was once only checked, not claimed: two jobs of an array, started together,
+    both chose runs/<model>-<time> and the second was refused or pointed at the first's run."""
+    monkeypatch.setattr(runs, "utc_stamp", lambda: "20261205-120000")
+    first = runs.default_run_dir("mnist_mlp", tmp_path / "runs")
+    second = runs.default_run_dir("mnist_mlp", tmp_path / "runs")
+    assert first.is_dir() and second.is_dir() and first != second
+    assert second.name == "mnist_mlp-20261205-120000-2"
+    monkeypatch.chdir(tmp_path)
+    result = small_fit(None, epochs=1)  # the default folder, made by its own run
+    assert result.run_dir == Path("runs/mnist_mlp-20261205-120000-3")
+    assert (result.run_dir / "metrics.json").is_file()

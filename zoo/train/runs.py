@@ -33,13 +33,21 @@ def utc_stamp() -> str:
 
 
 def default_run_dir(model_name: str, root: str | os.PathLike = "runs") -> Path:
-    """`runs/<model>-<UTC time>`, with a counter appended if that folder exists already."""
+    """`runs/<model>-<UTC time>`, with a counter appended if that folder exists already.
+
+    The folder is made here, so two runs started in the same second (a job array) each get
+    their own: the one that makes a name first has it.
+    """
     base = Path(root) / f"{model_name}-{utc_stamp()}"
+    base.parent.mkdir(parents=True, exist_ok=True)
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 @contextlib.contextmanager

@@ -398,3 +398,43 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monk
     result = small_fit(None, epochs=1)  # the default folder, made by its own run
     assert result.run_dir == Path("runs/mnist_mlp-20261205-120000-3")
     assert (result.run_dir / "metrics.json").is_file()
+
+
+class CtrlCAt(keras.callbacks.Callback):
+    """A Ctrl-C that stops at once (a second one) as epoch `epoch` (1-based) begins."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("epoch", "kept"), [(3, "epochs 1-2 saved in"), (2, "epoch 1 saved in"),
+                                             (1, "holds nothing to resume")])
+def test_a_ctrl_c_that_stops_at_once_names_the_run_and_what_it_keeps(tmp_path, capsys, epoch,
+                                                                      kept):
+    """The command line once said "completed epochs are saved; continue with --resume" without
+    naming the folder, even when no epoch had finished."""
+    run = tmp_path / "run"
+    with pytest.raises(zoo.train.RunAborted) as stop:
+        small_fit(run, epochs=3, callbacks=[CtrlCAt(epoch)])
+    assert kept in str(stop.value) and str(run) in str(stop.value)
+    assert isinstance(stop.value, KeyboardInterrupt)
+    if epoch > 1:
+        assert str(stop.value).endswith(f"continue with: python -m zoo.train --resume {run}")
+        assert len(zoo.train.fit(run_dir=run, resume=True, verbose=0).history["loss"]) == 3
+
+
+def test_a_ctrl_c_on_the_command_line_is_one_line(monkeypatch, capsys):
+    from zoo.train import cli
+
+    def aborted(*args, **kwargs):
+        raise zoo.train.RunAborted(Path("runs/x"))
+
+    monkeypatch.setattr(cli, "fit", aborted)
+    code, _, err = run_cli("mnist_mlp", capsys=capsys)
+    assert code == 130 and err.strip() == ("interrupted before an epoch finished: runs/x holds "
+                                           "nothing to resume")

@@ -7,8 +7,9 @@ zoo.train.evaluate(result.run_dir)              # test metrics of the saved mode
 ```
 """
 
-from zoo.train.callbacks import TrainingInterrupted
+from zoo.train.callbacks import RunAborted, TrainingInterrupted
 from zoo.train.core import TrainingDiverged, TrainResult, fit
 from zoo.train.evaluate import evaluate, load
 
-__all__ = ["TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "fit", "load"]
+__all__ = ["RunAborted", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "evaluate", "fit",
+           "load"]

@@ -195,6 +195,27 @@ class TrainingInterrupted(KeyboardInterrupt):
                          f"continue with: python -m zoo.train --resume {run_dir}")
 
 
+class RunAborted(KeyboardInterrupt):
+    """Training stopped at once (a second Ctrl-C, or one outside the batches): what is kept.
+
+    A `KeyboardInterrupt` that names the run folder and says whether it can be resumed: it
+    keeps the epochs finished before it (and a signal's mid-epoch save, if one came first).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        state = runs.read_json(run_dir / runs.STATE) if (run_dir / runs.STATE).exists() else {}
+        done = int(state.get("epochs_done", 0))
+        if done or state.get("interrupted"):
+            kept = (f"epochs 1-{done}" if done > 1 else "epoch 1" if done else "the part of "
+                    "epoch 1 a signal saved") + f" saved in {run_dir}"
+            super().__init__(f"interrupted: {kept}; continue with: python -m zoo.train "
+                             f"--resume {run_dir}")
+        else:
+            super().__init__(f"interrupted before an epoch finished: {run_dir} holds nothing "
+                             "to resume")
+
+
 class Preemption(keras.callbacks.Callback):
     """On SIGINT or SIGTERM: save the run where it is, then stop with `TrainingInterrupted`.
 

@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(stop, file=sys.stderr)
         return 128 + stop.signum
-    except KeyboardInterrupt:
-        print("interrupted: completed epochs are saved; continue with --resume", file=sys.stderr)
+    except KeyboardInterrupt as stop:  # RunAborted names the run folder and what it keeps
+        print(str(stop) or "interrupted before training started: nothing was saved",
+              file=sys.stderr)
         return 130
     return 0

@@ -31,6 +31,7 @@ from zoo.fileio import write_json
 from zoo.recipe import Recipe, compile_model, execution_settings, tf_gpus
 from zoo.train import callbacks, plots, runs
 from zoo.train import distribute as distribution
+from zoo.train.callbacks import RunAborted, TrainingInterrupted  # fit's `callbacks` hides the module
 
 log = logging.getLogger("zoo.train")
 JIT_CHOICES = ("auto", True, False)
@@ -351,8 +352,13 @@ def fit(
             _refuse_used(run_dir)
         for path in runs.remove_partial_files(run_dir):
             log.info("removed %s, left half-written by an interrupted run", path)
-        return _run(settings, user_model, run_dir, config, data_dir, verbose, list(callbacks),
-                    spread)
+        try:
+            return _run(settings, user_model, run_dir, config, data_dir, verbose,
+                        list(callbacks), spread)
+        except KeyboardInterrupt as stop:
+            if isinstance(stop, (TrainingInterrupted, RunAborted)):
+                raise
+            raise RunAborted(run_dir) from stop
 
 
 def _run_as_worker(settings, user_model, run_dir: Path, config, data_dir, verbose,

@@ -69,6 +69,21 @@ def test_cifar_where_keras_datasets_leaves_it(name, tmp_path, messages):
     assert any(f"{name}: read" in m and "(Keras cache)" in m for m in messages)
 
 
+def test_a_data_dir_that_is_the_datasets_own_folder(tmp_path, messages):
+    """`--data-dir ~/Downloads/cifar-10-batches-py` once found nothing: only the folder that
+    holds it was searched."""
+    spec = zoo.data.catalog.DATASETS["cifar10"]
+    data = writers.cifar_like(10, 30, 10)
+    own = writers.write_cifar10(tmp_path / "cifar-10-batches-py", data, spec.classes)
+    assert zoo.data.read("cifar10", own)["train"][1].tolist() == data["train"][1].tolist()
+    assert any(f"cifar10: read {own} (data folder)" in m for m in messages)
+    idx = writers.write_idx(tmp_path / "mnist", writers.mnist_like(seed=4))
+    assert zoo.data.read("mnist", idx)["test"][1].tolist() == \
+        writers.mnist_like(seed=4)["test"][1].tolist()
+    with pytest.raises(zoo.ZooError, match="cannot find the fashion_mnist dataset"):
+        zoo.data.read("fashion_mnist", idx, download=False)  # a name of another dataset's
+
+
 def test_a_data_dir_that_is_not_a_folder(tmp_path, monkeypatch):
     with pytest.raises(zoo.ZooError, match=r"data_dir '.*nowhere' is not a folder"):
         zoo.data.read("mnist", tmp_path / "nowhere")
@@ -113,7 +128,8 @@ def test_nothing_found_gives_one_error_listing_every_place(tmp_path, monkeypatch
     assert f"Keras cache {tmp_path / 'keras' / 'datasets'}" in message
     assert "TensorFlow Datasets in" in message and "not prepared" in message
     assert "download through TensorFlow Datasets: failed (ConnectionError" in message
-    assert "pass data_dir=" in message and "ZOO_DATA_DIR" in message
+    assert "pass that folder as data_dir=" in message and "ZOO_DATA_DIR" in message
+    assert "the dataset's own folder works too" in message
     assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in message
 
 

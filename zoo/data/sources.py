@@ -80,6 +80,19 @@ def from_folder(spec: DatasetSpec, folder: Path) -> tuple[Splits, Path] | None:
     return None
 
 
+def as_dataset_folder(spec: DatasetSpec, folder: Path) -> tuple[Splits, Path] | None:
+    """`folder` itself, when it is one of the folders a data folder is searched for.
+
+    That is a user pointing `data_dir` at the dataset's own folder (`cifar-10-batches-py`,
+    `aclImdb`) rather than at the folder that holds it.
+    """
+    for fmt, rel in spec.files:
+        matches, reader = FORMATS[fmt]
+        if rel == folder.name and not _is_archive(folder) and matches(folder):
+            return reader(folder, spec), folder
+    return None
+
+
 def looked_for(spec: DatasetSpec) -> str:
     """The file names a data folder is searched for, as a readable list."""
     names = {"imagefolder": "{train,test}/<class>/*.png|jpg", "idx": "*-ubyte.gz files",
@@ -121,6 +134,8 @@ def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source
     for label, place in places:
         if place.is_dir():
             found = from_folder(spec, place)
+            if not found and label == "data folder":
+                found = as_dataset_folder(spec, place)
             if found:
                 log.info("%s: read %s (%s)", spec.name, found[1], label)
                 return found[0]
@@ -153,6 +168,7 @@ def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source
         tried.append("download through TensorFlow Datasets: not attempted (download=False)")
     raise ZooError(
         f"cannot find the {spec.name} dataset. Looked in:\n  - " + "\n  - ".join(tried)
-        + f"\nTo use local files, put them in a folder and pass data_dir=... (or --data-dir, or "
-        f"set ZOO_DATA_DIR). The official files: {spec.download}"
+        + f"\nTo use local files, put them, under one of the names above, in a folder and pass "
+        f"that folder as data_dir=... (or --data-dir, or set ZOO_DATA_DIR); the dataset's own "
+        f"folder works too. The official files: {spec.download}"
     )

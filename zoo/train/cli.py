@@ -54,8 +54,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="seed for weights, validation split, data order, augmentation "
                         "(default 0)")
-    p.add_argument("--data-dir", help="folder of local dataset files (default $ZOO_DATA_DIR, "
-                                      "then the Keras cache, TFDS, a download)")
+    p.add_argument("--data-dir", help="folder of local dataset files, under their usual names "
+                                      "(mnist.npz, cifar-10-batches-py/...: docs/datasets.md), "
+                                      "or one dataset's own folder (default $ZOO_DATA_DIR, then "
+                                      "the Keras cache, TFDS, a download)")
     p.add_argument("--run-dir", help="run folder (default runs/<model>-<UTC time>)")
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --run-dir) from where it stopped")

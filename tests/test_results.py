@@ -6,6 +6,7 @@ import json
 import os
 import signal
 from importlib.metadata import version
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -190,6 +191,26 @@ def test_reproduce_sets_the_class_count_of_a_dataset_asked_for(tiny):
     rows = reproduce.reproduce("vgg13", dataset="cifar10", data_dir=tiny, budget_minutes=0.05)
     assert {r["dataset"] for r in rows} == {"cifar10"}
     assert "num_classes=10 for cifar10" in rows[0]["notes"]
+
+
+def test_an_unwritable_results_folder_is_refused_before_training(tiny, monkeypatch):
+    """It was found only after the whole training run, when the record could not be written."""
+    (tiny.parent / "a-file").write_text("")
+    monkeypatch.setenv("ZOO_RESULTS_DIR", str(tiny.parent / "a-file" / "results"))
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before checking where its result goes")
+
+    monkeypatch.setattr(zoo.train, "fit", never)
+    with pytest.raises(zoo.ZooError, match=r"cannot write results to .*ZOO_RESULTS_DIR"):
+        reproduce.reproduce("mnist_mlp", data_dir=tiny)
+
+
+def test_an_installed_package_keeps_results_in_the_working_directory(monkeypatch):
+    monkeypatch.delenv("ZOO_RESULTS_DIR", raising=False)
+    assert results.folder() == Path(results.__file__).resolve().parents[1] / "results"
+    monkeypatch.setattr(results, "__file__", "/opt/venv/lib/site-packages/zoo/results.py")
+    assert results.folder() == Path("results")
 
 
 def test_reproduce_cli_errors(capsys):

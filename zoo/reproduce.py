@@ -250,6 +250,8 @@ def reproduce(name: str | None = None, *, dataset: str | None = None,
 
 def _train_and_record(record: dict[str, Any], run_dir: Path, data_dir, results_dir,
                       resume: bool) -> list[dict[str, Any]]:
+    out_dir = results_dir or results.folder()
+    results.check_writable(out_dir)  # before the training, not after it
     card, dataset, seed = zoo.card(record["model"]), record["dataset"], record["seed"]
     notes, stamp = list(record["notes"]), record["stamp"]
     clock = _Clock(run_dir, record)
@@ -270,7 +272,6 @@ def _train_and_record(record: dict[str, Any], run_dir: Path, data_dir, results_d
     data_dir = data_dir if data_dir is not None else result.config.get("data_dir")
     model = zoo.train.load(run_dir)
     metrics = measurements(card.name, result, model, dataset, run_dir, data_dir, seed)
-    out_dir = results_dir or results.folder()
     if card.task == "generation":
         latent = np.random.default_rng(seed).normal(size=(64, model.latent_dim))
         images = keras.ops.convert_to_numpy(model.generator(latent.astype("float32")))

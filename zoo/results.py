@@ -11,6 +11,7 @@ import csv
 import functools
 import io
 import os
+import tempfile
 from pathlib import Path
 
 from zoo.errors import ZooError
@@ -21,10 +22,27 @@ COLUMNS = ("run_id", "model", "dataset", "split", "metric", "value", "epochs", "
 
 
 def folder() -> Path:
-    """`$ZOO_RESULTS_DIR`, else the `results/` folder of the checkout the package runs from."""
+    """`$ZOO_RESULTS_DIR`, else the `results/` folder of the checkout the package runs from.
+
+    An installed package (no checkout around it) uses `results/` in the working directory.
+    """
     if os.environ.get("ZOO_RESULTS_DIR"):
         return Path(os.environ["ZOO_RESULTS_DIR"])
-    return Path(__file__).resolve().parents[1] / "results"
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "results"
+    return Path("results")
+
+
+def check_writable(path: Path) -> None:
+    """A ZooError now, not after hours of training, if results cannot be written in `path`."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise ZooError(f"cannot write results to {path}: {err.strerror or err}; set "
+                       "ZOO_RESULTS_DIR to a folder you can write") from None
 
 
 def read(path: Path | None = None) -> list[dict[str, str]]:

@@ -84,6 +84,8 @@ def test_every_model_trains_through_the_cli(name, capsys):
     (["--resume", "no-run"], "error: nothing to resume in no-run"),
     (["--evaluate", "nowhere.keras", "--steps", "0"], "error: steps must be >= 1, got 0"),
     ([], "error: name a model to train"),
+    (["mnist_mlp", "--synthetic", "--synthetic-examples", "2"],
+     "error: --synthetic-examples must be >= 4, got 2"),
 ])
 def test_bad_options_print_one_line_and_exit_2(args, message, capsys):
     try:

@@ -118,6 +118,8 @@ def _source(args: argparse.Namespace) -> str:
     if args.synthetic_examples is not None:
         if not args.synthetic:
             raise ZooError("--synthetic-examples needs --synthetic")
+        if args.synthetic_examples < 4:
+            raise ZooError(f"--synthetic-examples must be >= 4, got {args.synthetic_examples}")
         return f"synthetic:{args.synthetic_examples}"
     return "synthetic" if args.synthetic else "auto"
 

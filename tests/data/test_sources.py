@@ -147,6 +147,38 @@ def test_unreachable_reports_a_host_that_does_not_resolve():
         "https://no-such-host.invalid/x.tar.gz", timeout=2)
 
 
+def test_behind_a_proxy_the_probe_leaves_the_download_to_tfds(monkeypatch):
+    """The direct connection fails on a proxied network where TFDS, through the proxy, works."""
+    for var in ("https_proxy", "http_proxy", "all_proxy", "HTTPS_PROXY", "HTTP_PROXY",
+                "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    url = "https://no-such-host.invalid/x.tar.gz"
+    assert zoo_tfds.unreachable(url, timeout=2)
+    monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")
+    assert zoo_tfds.unreachable(url, timeout=2) is None
+
+
+def test_the_probe_tries_the_host_tfds_downloads_from(monkeypatch):
+    """Fashion-MNIST's official files are on GitHub, but TFDS fetches them from S3 over http."""
+    from tensorflow_datasets.datasets.imdb_reviews import imdb_reviews_dataset_builder as imdb
+    from tensorflow_datasets.image_classification import mnist
+
+    spec = zoo.data.catalog.spec
+    assert zoo_tfds.download_url(spec("mnist")) == mnist.MNIST.URL
+    assert zoo_tfds.download_url(spec("fashion_mnist")) == mnist.FashionMNIST.URL
+    assert zoo_tfds.download_url(spec("imdb")) == imdb._DOWNLOAD_URL
+    probed = []
+
+    def connection(address, timeout):
+        probed.append(address)
+        raise OSError("no route")
+
+    monkeypatch.setattr(zoo_tfds.socket, "create_connection", connection)
+    monkeypatch.setattr(zoo_tfds.urllib.request, "getproxies", dict)
+    zoo_tfds.unreachable(zoo_tfds.download_url(spec("fashion_mnist")))
+    assert probed == [("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80)]
+
+
 def test_synthetic_source_has_the_real_shapes():
     x, y = zoo.data.arrays("cifar10", "train", source="synthetic", validation=0.0)
     assert x.shape[1:] == (32, 32, 3) and x.dtype == np.uint8 and y.max() < 10

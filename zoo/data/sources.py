@@ -150,7 +150,7 @@ def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source
     if splits is not None:
         log.info("%s: read prepared TensorFlow Datasets data in %s", spec.name, tfds.data_dir())
         return splits
-    offline = tfds.unreachable(spec.download) if download else None
+    offline = tfds.unreachable(tfds.download_url(spec)) if download else None
     if offline:
         tried.append(f"download through TensorFlow Datasets: skipped, no network: {offline}")
     elif download:

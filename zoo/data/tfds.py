@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -44,14 +45,36 @@ def prepared(spec: DatasetSpec) -> Splits | None:
     return _arrays(builder, spec) if builder.is_prepared() else None
 
 
+# Where TFDS 4.9 downloads each dataset from (its builders' URLs): the host the probe tries.
+TFDS_URLS = {
+    "mnist": "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+    "imdb_reviews": "http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+}
+
+
+def download_url(spec: DatasetSpec) -> str:
+    """The address TFDS downloads `spec` from (the official one where it is not listed)."""
+    return TFDS_URLS.get(spec.tfds_name, spec.download)
+
+
 def unreachable(url: str, timeout: float = 5.0) -> str | None:
     """Why `url`'s host cannot be reached (no DNS, no route), or `None` if a connection opens.
 
     TFDS retries a failed download for minutes; this check answers in seconds when offline.
+    Behind a proxy (`https_proxy`, `http_proxy`, `all_proxy`) nothing is probed: the direct
+    connection would fail where TFDS, which goes through the proxy, succeeds.
     """
-    host = urlparse(url.split()[0]).hostname or ""
+    parts = urlparse(url.split()[0])
+    proxies = urllib.request.getproxies()
+    if proxies.get(parts.scheme) or proxies.get("all"):
+        return None
+    host = parts.hostname or ""
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+        socket.create_connection((host, parts.port or (80 if parts.scheme == "http" else 443)),
+                                 timeout=timeout).close()
     except OSError as err:
         return f"cannot reach {host} ({err.strerror or err})"
     return None

@@ -438,3 +438,15 @@ def test_a_ctrl_c_on_the_command_line_is_one_line(monkeypatch, capsys):
     code, _, err = run_cli("mnist_mlp", capsys=capsys)
     assert code == 130 and err.strip() == ("interrupted before an epoch finished: runs/x holds "
                                            "nothing to resume")
+
+
+def test_settings_a_compiled_model_would_ignore_are_refused(tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(zoo.ZooError, match=r"learning_rate, top_k: .* is compiled already"):
+        small_fit(tmp_path / "run", model=model, dataset="mnist", learning_rate=0.1,
+                  top_k=(1, 3))
+    assert not (tmp_path / "run").exists()
+    result = small_fit(tmp_path / "run", model=model, dataset="mnist", epochs=1)
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and "loss" in result.test_metrics

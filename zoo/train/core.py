@@ -265,7 +265,9 @@ def fit(
     """Train `model` on `dataset` with its card's recipe, then test it; every epoch is resumable.
 
     Args:
-        model: a registered name (`"vgg13"`) or a `keras.Model` of your own.
+        model: a registered name (`"vgg13"`) or a `keras.Model` of your own; one you have
+            compiled trains with its own optimizer and metrics (so `learning_rate`,
+            `optimizer`, `top_k` and `jit_compile` are refused for it), else the zoo compiles it.
         dataset: default: the card's dataset (required for your own model).
         epochs: override the recipe's number of epochs.
         batch_size: override the recipe's batch size.
@@ -425,6 +427,14 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
             raise ZooError("options apply to registered models; build your model with them")
         if dataset is None:
             raise ZooError("fit(model=<keras.Model>) needs a dataset")
+        unused = [k for k, v in (("learning_rate", learning_rate), ("optimizer", optimizer),
+                                 ("top_k", None if list(top_k) == [5] else top_k),
+                                 ("jit_compile", None if jit_compile == "auto" else jit_compile))
+                  if v is not None]
+        if model.compiled and unused:  # they would be recorded in config.json, never used
+            raise ZooError(f"{', '.join(unused)}: {model.name} is compiled already, and trains "
+                           "with its own optimizer and metrics; compile it with these, or pass "
+                           "it uncompiled to get the zoo's")
         spec = catalog.spec(dataset)
         task = infer_task(model, spec)
         name, recipe, user_model = model.name, Recipe(), model

@@ -30,3 +30,12 @@ def unknown(kind: str, name: object, choices: Iterable[str]) -> ZooError:
         f"unknown {kind} {name!r}{did_you_mean(str(name), choices)}; "
         f"valid: {', '.join(choices)}"
     )
+
+
+def first_line(err: BaseException, default: str | None = None) -> str:
+    """The first line of `err`'s message, for quoting a library's error in one of ours; its type
+    name (or `default`) when the message is empty."""
+    text = str(err).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(err).__name__ if default is None else default

@@ -106,6 +106,11 @@ def test_a_users_model_with_code_in_it_is_tested_and_resumed(tmp_path):
     uninterrupted = small_fit(tmp_path / "again", model=model_with_code(0), dataset="mnist")
     assert result.test_metrics == pytest.approx(uninterrupted.test_metrics, rel=1e-5, abs=1e-6)
     assert int(saved.optimizer.iterations) == 3  # the state resumed from: epoch 1's 3 steps
+    other = model_with_code(2)  # compiled now, where the run's was compiled by the zoo
+    other.compile(keras.optimizers.SGD(momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(zoo.ZooError, match="weights or optimizer do not fit the model given"):
+        zoo.train.fit(other, run_dir=run, resume=True, verbose=0)  # not a silent restart
     with pytest.raises(zoo.ZooError, match="do not fit the model given"):
         inputs = keras.Input((28, 28, 1))
         wrong = keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs)))
@@ -395,6 +400,9 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monk
     assert first.is_dir() and second.is_dir() and first != second
     assert second.name == "mnist_mlp-20261205-120000-2"
     monkeypatch.chdir(tmp_path)
+    with pytest.raises(zoo.ZooError, match="verbose must be between 0 and 2"):
+        small_fit(None, verbose=7)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [first.name, second.name]
     result = small_fit(None, epochs=1)  # the default folder, made by its own run
     assert result.run_dir == Path("runs/mnist_mlp-20261205-120000-3")
     assert (result.run_dir / "metrics.json").is_file()
@@ -412,8 +420,9 @@ class CtrlCAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize(("epoch", "kept"), [(3, "epochs 1-2 saved in"), (2, "epoch 1 saved in"),
-                                             (1, "holds nothing to resume")])
+@pytest.mark.parametrize(("epoch", "kept"), [
+    (3, "epochs 1-2 saved in"), (2, "epoch 1 saved in"),
+    (1, "interrupted before an epoch finished: python -m zoo.train --resume")])
 def test_a_ctrl_c_that_stops_at_once_names_the_run_and_what_it_keeps(tmp_path, capsys, epoch,
                                                                       kept):
     """The command line once said "completed epochs are saved; continue with --resume" without
@@ -436,7 +445,7 @@ def test_a_ctrl_c_on_the_command_line_is_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "fit", aborted)
     code, _, err = run_cli("mnist_mlp", capsys=capsys)
-    assert code == 130 and err.strip() == ("interrupted before an epoch finished: runs/x holds "
+    assert code == 130 and err.strip() == ("interrupted before training started: runs/x holds "
                                            "nothing to resume")
 
 
@@ -448,5 +457,8 @@ def test_settings_a_compiled_model_would_ignore_are_refused(tmp_path):
         small_fit(tmp_path / "run", model=model, dataset="mnist", learning_rate=0.1,
                   top_k=(1, 3))
     assert not (tmp_path / "run").exists()
+    uncompiled = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    with pytest.raises(zoo.ZooError, match="top_k must be a list of integers, got 5"):
+        small_fit(tmp_path / "run", model=uncompiled, dataset="mnist", top_k=5)
     result = small_fit(tmp_path / "run", model=model, dataset="mnist", epochs=1)
     assert isinstance(model.optimizer, keras.optimizers.SGD) and "loss" in result.test_metrics

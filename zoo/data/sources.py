@@ -12,7 +12,7 @@ from pathlib import Path
 from zoo.data import aclimdb, archive, cifar, idx, imagefolder, npz, synthetic, tfds
 from zoo.data.arrays import Splits
 from zoo.data.catalog import DatasetSpec
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 log = logging.getLogger("zoo.data")
 ARCHIVES = (".tar.gz", ".tgz", ".tar")
@@ -158,7 +158,7 @@ def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source
         try:
             splits = tfds.download(spec)
         except Exception as err:  # no network, a server error, a full disk...
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            first = first_line(err, default="")
             tried.append(f"download through TensorFlow Datasets: failed ({type(err).__name__}: "
                          f"{first[:300]})")
         else:

@@ -206,13 +206,18 @@ class RunAborted(KeyboardInterrupt):
         self.run_dir = run_dir
         state = runs.read_json(run_dir / runs.STATE) if (run_dir / runs.STATE).exists() else {}
         done = int(state.get("epochs_done", 0))
-        if done or state.get("interrupted"):
-            kept = (f"epochs 1-{done}" if done > 1 else "epoch 1" if done else "the part of "
-                    "epoch 1 a signal saved") + f" saved in {run_dir}"
-            super().__init__(f"interrupted: {kept}; continue with: python -m zoo.train "
-                             f"--resume {run_dir}")
+        kept = [f"epochs 1-{done}" if done > 1 else "epoch 1"] if done else []
+        if state.get("interrupted"):
+            kept.append(f"the part of epoch {state['interrupted']['epoch']} a signal saved")
+        resume = f"python -m zoo.train --resume {run_dir}"
+        if kept:
+            super().__init__(f"interrupted: {' and '.join(kept)} saved in {run_dir}; continue "
+                             f"with: {resume}")
+        elif (run_dir / runs.CONFIG).exists():
+            super().__init__(f"interrupted before an epoch finished: {resume} starts the run "
+                             "in it again from epoch 1")
         else:
-            super().__init__(f"interrupted before an epoch finished: {run_dir} holds nothing "
+            super().__init__(f"interrupted before training started: {run_dir} holds nothing "
                              "to resume")
 
 

@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import zoo
 from zoo import checks
 from zoo.data import catalog, pipeline, sources
 from zoo.data import text as text_mod
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.fileio import write_json
 from zoo.recipe import Recipe, compile_model, execution_settings, tf_gpus
 from zoo.train import callbacks, plots, runs
@@ -204,6 +205,11 @@ def _options_used(settings: _Settings) -> dict[str, Any]:
     return {**(zoo.options(settings.model) if registered else {}), **settings.model_options}
 
 
+def _plain(value):
+    """A list for a list or tuple (what JSON gives back for a tuple), else the value itself."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
 def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
     """On resume, settings come from config.json; a differing explicit argument is an error.
 
@@ -211,10 +217,7 @@ def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
     (so an argument passed at its default value cannot be told from one left out).
     """
     recipe = dataclasses.asdict(saved.recipe)
-
-    def plain(value):
-        return list(value) if isinstance(value, (list, tuple)) else value
-
+    plain = _plain
     defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
     for key, value in given.items():
         if value is None or (key in defaults and plain(value) == plain(defaults[key])):
@@ -304,7 +307,9 @@ def fit(
 
     Returns:
         A `TrainResult`. Raises `ZooError` for bad options, `TrainingDiverged` if the loss
-        becomes NaN (the last good checkpoint is kept and named).
+        becomes NaN (the last good checkpoint is kept and named), `TrainingInterrupted` after
+        SIGINT or SIGTERM saved the run, and `RunAborted` for a Ctrl-C that stopped it at once
+        (both `KeyboardInterrupt`s that name the run folder).
     """
     if distribute == "multiworker" and run_dir is None:  # each worker would pick its own name
         raise ZooError("distribute='multiworker' needs run_dir (--run-dir): the same folder on "
@@ -334,9 +339,10 @@ def fit(
                                         mixed_precision, options, source)
         if isinstance(run_dir, str) and not run_dir.strip():
             raise ZooError("run_dir must name a folder, got an empty string")
-        run_dir = Path(run_dir) if run_dir is not None else runs.default_run_dir(settings.model)
-        if spread.chief:  # the other workers of a multi-worker run write elsewhere
-            _refuse_used(run_dir)  # checked again under the lock, against a run started meanwhile
+        if run_dir is not None:
+            run_dir = Path(run_dir)
+            if spread.chief:  # the other workers of a multi-worker run write elsewhere
+                _refuse_used(run_dir)  # checked again under the lock, against a run started since
         config = None
     if settings.recipe.batch_size % spread.batch_multiple:  # before anything is written
         raise ZooError(f"batch_size {settings.recipe.batch_size} must be a multiple of "
@@ -346,6 +352,8 @@ def fit(
                        "scope: pass a registered model's name, not a keras.Model built outside")
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
         "verbose", verbose, minimum=0, maximum=2)
+    if run_dir is None:  # made now, once every argument is checked: nothing is left behind
+        run_dir = runs.default_run_dir(settings.model)
     if not spread.chief:
         return _run_as_worker(settings, user_model, run_dir, config, data_dir, verbose,
                               list(callbacks), spread)
@@ -428,7 +436,7 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
         if dataset is None:
             raise ZooError("fit(model=<keras.Model>) needs a dataset")
         unused = [k for k, v in (("learning_rate", learning_rate), ("optimizer", optimizer),
-                                 ("top_k", None if list(top_k) == [5] else top_k),
+                                 ("top_k", None if _plain(top_k) == [5] else top_k),
                                  ("jit_compile", None if jit_compile == "auto" else jit_compile))
                   if v is not None]
         if model.compiled and unused:  # they would be recorded in config.json, never used
@@ -553,11 +561,13 @@ def _restore_weights(model: keras.Model, checkpoint: Path) -> keras.Model:
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)  # else its state would be skipped
     try:
-        model.load_weights(checkpoint)
+        with warnings.catch_warnings():  # Keras only warns of an optimizer it cannot restore,
+            warnings.filterwarnings("error", "Skipping variable loading")  # which would restart
+            model.load_weights(checkpoint)                                 # its state at step 0
     except Exception as err:  # Keras raises ValueError, KeyError... for weights that do not fit
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ZooError(f"{checkpoint}: its weights do not fit the model given ({first}); pass "
-                       "the model the run was started with") from err
+        raise ZooError(f"{checkpoint}: its weights or optimizer do not fit the model given "
+                       f"({first_line(err)}); pass the model the run was started with, "
+                       "compiled (or not) as it was then") from err
     return model
 
 

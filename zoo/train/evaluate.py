@@ -12,7 +12,7 @@ import zoo
 from zoo import checks
 from zoo.data import catalog, pipeline
 from zoo.data.text import Vectorizer
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.recipe import draws_random, execution_settings
 from zoo.train import runs
 from zoo.train.core import check_pair, format_metrics, infer_task
@@ -51,7 +51,7 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
     try:
         model = keras.saving.load_model(checkpoint, safe_mode=safe_mode)
     except Exception as err:  # Keras raises many types for a bad file; say which file
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         hint = (" It holds code (a Lambda layer), which safe mode refuses to run; load it with "
                 "safe_mode=False (python -m zoo.train --evaluate ... --trust-code) only if you "
                 "trust its source." if "safe_mode" in str(err) or "Lambda" in str(err) else "")

@@ -173,6 +173,12 @@ def test_a_crashed_reproduce_run_resumes_and_is_recorded_as_one(tiny, monkeypatc
     assert results.read() == [{k: str(v) for k, v in r.items()} for r in rows]
     history = (run / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4", "5"]
+    with pytest.raises(zoo.ZooError, match="is recorded already"):
+        reproduce.reproduce(resume=run)  # a second record of the same run
+    saved = json.loads((run / "reproduce.json").read_text())
+    saved["recorded"] = False
+    (run / "reproduce.json").write_text(json.dumps(saved))
+    assert reproduce._resumed(run)["notes"].count("resumed at commit 2222222") == 1
 
 
 def test_a_preempted_reproduce_run_says_how_to_finish_it(tiny, monkeypatch, capsys):
@@ -185,6 +191,21 @@ def test_a_preempted_reproduce_run_says_how_to_finish_it(tiny, monkeypatch, caps
             f"{run.relative_to(tiny.parent)}") in err
     assert reproduce.main(["--resume", str(run)]) == 0
     assert [r["epochs"] for r in results.read()] == ["5", "5"]
+
+
+class CtrlC(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt  # a second Ctrl-C: no save first
+
+
+def test_a_ctrl_c_that_stops_reproduce_at_once_says_how_to_finish_it(tiny, monkeypatch, capsys):
+    _fit_with(monkeypatch, CtrlC())
+    assert reproduce.main(["mnist_mlp", "--data-dir", str(tiny)]) == 130
+    run = next((tiny.parent / "runs" / "reproduce").iterdir()).relative_to(tiny.parent)
+    err = capsys.readouterr().err
+    assert err.strip() == (f"interrupted, what is finished is kept in {run}; finish and record "
+                           f"it with: python -m zoo.reproduce --resume {run}")
 
 
 def test_reproduce_sets_the_class_count_of_a_dataset_asked_for(tiny):

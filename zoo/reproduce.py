@@ -42,7 +42,7 @@ from zoo.data import catalog
 from zoo.errors import ZooError
 from zoo.fileio import write_json
 from zoo.train import plots, runs
-from zoo.train.callbacks import TrainingInterrupted
+from zoo.train.callbacks import RunAborted, TrainingInterrupted
 
 # Where a default dataset has no copy, the nearest one that may: same images, fewer classes.
 NEAREST = {"cifar100": "cifar10"}
@@ -199,9 +199,12 @@ def _resumed(run_dir) -> dict[str, Any]:
         raise ZooError(f"{run_dir} is not a run that zoo.reproduce started (no {SESSION}); "
                        "python -m zoo.train --resume continues other runs")
     record = runs.read_json(run_dir / SESSION)
-    code = commit()
-    if code != record["commit"]:
-        record["notes"] = [*record["notes"], f"resumed at commit {code}"]
+    if record.get("recorded"):
+        raise ZooError(f"{run_dir} is recorded already (results.csv, run {record['model']}-"
+                       f"{record['dataset']}-{record['stamp']}); measure again with a new run")
+    note = f"resumed at commit {commit()}"
+    if not note.endswith(record["commit"]) and note not in record["notes"]:
+        record["notes"] = [*record["notes"], note]
     return record
 
 
@@ -292,6 +295,7 @@ def _train_and_record(record: dict[str, Any], run_dir: Path, data_dir, results_d
              "notes": "; ".join(notes)}
             for metric, value in metrics.items()]
     results.append(rows, (out_dir / "results.csv"))
+    write_json(run_dir / SESSION, {**record, "elapsed_s": round(wall, 1), "recorded": True})
     return rows
 
 
@@ -320,11 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     except ZooError as err:
         print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
-    except TrainingInterrupted as stop:
-        print(f"stopped by {signal.Signals(stop.signum).name}, saved in {stop.run_dir}; finish "
-              f"and record it with: python -m zoo.reproduce --resume {stop.run_dir}",
-              file=sys.stderr)
-        return 128 + stop.signum
+    except (TrainingInterrupted, RunAborted) as stop:  # zoo.train --resume would not record it
+        signalled = isinstance(stop, TrainingInterrupted)
+        how = (f"stopped by {signal.Signals(stop.signum).name}, saved in {stop.run_dir}"
+               if signalled else f"interrupted, what is finished is kept in {stop.run_dir}")
+        if signalled or (stop.run_dir / SESSION).is_file():
+            print(f"{how}; finish and record it with: python -m zoo.reproduce --resume "
+                  f"{stop.run_dir}", file=sys.stderr)
+        else:
+            print("interrupted before training started: nothing to resume", file=sys.stderr)
+        return 128 + stop.signum if signalled else 130
     for row in rows:
         print(f"zoo.reproduce: {row['model']} on {row['dataset']}: {row['metric']} {row['value']}"
               f" after {row['epochs']} epochs in {int(row['wall_time_s']) / 60:.1f} min")

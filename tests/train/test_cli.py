@@ -145,6 +145,15 @@ def test_evaluate_reads_the_runs_data_folder_and_epoch_checkpoints_belong_to_the
         assert code == 0, err
         assert " on mnist test: accuracy" in out
         assert "1/1" not in out and "3/3" in out  # 12 test examples in batches of 4
+    code, out, _ = run_cli("--evaluate", ".", "--verbose", "0", capsys=capsys)
+    assert code == 0 and out.startswith("zoo.train: test accuracy")  # silent but the metrics
+    code, _, err = run_cli("--evaluate", ".", "--batch-size", "0", capsys=capsys)
+    assert code == 2 and "batch_size must be >= 1, got 0" in err
+    # a run folder copied elsewhere: its data folder is gone, so the usual lookup is used
+    (tmp_path / "data" / "mnist.npz").rename(tmp_path / "mnist.npz")
+    (tmp_path / "data").rmdir()
+    code, out, err = run_cli("--evaluate", ".", "--synthetic", "--verbose", "0", capsys=capsys)
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -10,7 +10,7 @@ from zoo import commands
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
 from zoo.train.callbacks import TrainingInterrupted
-from zoo.train.core import fit
+from zoo.train.core import fit, format_metrics
 from zoo.train.evaluate import evaluate
 
 EXAMPLES = """\
@@ -150,10 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.evaluate:
             _refuse_training_flags(args)
-            evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
-                     batch_size=args.batch_size or 256, steps=args.steps,
-                     source=_source(args), verbose=1 if args.verbose is None else args.verbose,
-                     safe_mode=not args.trust_code)
+            verbose = 1 if args.verbose is None else args.verbose
+            metrics = evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
+                               batch_size=256 if args.batch_size is None else args.batch_size,
+                               steps=args.steps, source=_source(args), verbose=verbose,
+                               safe_mode=not args.trust_code)
+            if not verbose:  # no progress, but the metrics are what the command is for
+                print(f"zoo.train: test {format_metrics(metrics)}")
             return 0
         if args.trust_code:
             raise ZooError("--trust-code applies to --evaluate: training and --resume load no "

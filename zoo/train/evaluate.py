@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from zoo.errors import ZooError, first_line
 from zoo.recipe import draws_random, execution_settings
 from zoo.train import runs
 from zoo.train.core import check_pair, format_metrics, infer_task
+
+log = logging.getLogger("zoo.train")
 
 
 def _locate(path: str | os.PathLike) -> tuple[Path, Path | None]:
@@ -92,8 +95,12 @@ def evaluate(
     model = load(checkpoint, safe_mode=checks.flag("safe_mode", safe_mode))
     if dataset is None:
         dataset = config.get("dataset")
-    if data_dir is None:  # the folder the run read its data from
-        data_dir = config.get("data_dir")
+    if data_dir is None and config.get("data_dir"):  # the folder the run read its data from,
+        if Path(config["data_dir"]).is_dir():         # unless it is gone (a copied run folder)
+            data_dir = config["data_dir"]
+        else:
+            log.info("the run's data folder %s is gone: looking for the data as usual",
+                     config["data_dir"])
     if dataset is None and model.name in zoo.list_models():
         dataset = zoo.card(model.name).dataset
     if dataset is None:

@@ -186,3 +186,12 @@ def test_synthetic_source_has_the_real_shapes():
     assert ids.shape[1:] == (16,) and labels.shape[1:] == (1,)
     with pytest.raises(zoo.ZooError, match="unknown source 'web'"):
         zoo.data.read("mnist", source="web")
+
+
+def test_a_link_named_as_the_datasets_own_folder_is_read(tmp_path):
+    spec = zoo.data.catalog.DATASETS["cifar10"]
+    data = writers.cifar_like(10, 30, 10)
+    store = writers.write_cifar10(tmp_path / "store" / "c10", data, spec.classes)
+    link = tmp_path / "cifar-10-batches-py"
+    link.symlink_to(store, target_is_directory=True)
+    assert zoo.data.read("cifar10", link)["train"][1].tolist() == data["train"][1].tolist()

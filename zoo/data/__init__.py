@@ -75,8 +75,8 @@ def info(name: str, validation: float = 0.1, sequence_length: int = SEQUENCE_LEN
 
 
 def _folder_key(data_dir: str | os.PathLike | None) -> str | None:
-    folder = sources.data_folder(data_dir)
-    return None if folder is None else str(folder.resolve())
+    folder = sources.data_folder(data_dir)  # absolute, links kept: a link's name may be the
+    return None if folder is None else os.path.abspath(folder)  # dataset's (cifar-10-batches-py)
 
 
 @functools.lru_cache(maxsize=4)

@@ -110,10 +110,10 @@ def check_source(source: str) -> int | None:
     if kind == "synthetic":
         if not count:
             return synthetic.EXAMPLES
-        if count.isdigit() and int(count) >= 4:
+        if count.isdigit() and int(count) >= synthetic.MINIMUM:
             return int(count)
-    raise ZooError(f"unknown source {source!r}; valid: auto, synthetic, synthetic:N (N >= 4 "
-                   "training examples)")
+    raise ZooError(f"unknown source {source!r}; valid: auto, synthetic, synthetic:N (N >= "
+                   f"{synthetic.MINIMUM} training examples)")
 
 
 def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source: str = "auto",

@@ -15,6 +15,7 @@ from zoo.data.arrays import Splits, checked
 from zoo.data.catalog import DatasetSpec
 
 EXAMPLES = 256  # training examples by default; the test split gets a quarter as many
+MINIMUM = 4  # fewer leave no validation or test example to carve
 WORDS = "good great fine bad awful poor film movie plot actor story scene the a and".split()
 
 

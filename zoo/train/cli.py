@@ -7,6 +7,7 @@ import sys
 
 import zoo
 from zoo import commands
+from zoo.data import synthetic
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
 from zoo.train.callbacks import TrainingInterrupted
@@ -118,8 +119,9 @@ def _source(args: argparse.Namespace) -> str:
     if args.synthetic_examples is not None:
         if not args.synthetic:
             raise ZooError("--synthetic-examples needs --synthetic")
-        if args.synthetic_examples < 4:
-            raise ZooError(f"--synthetic-examples must be >= 4, got {args.synthetic_examples}")
+        if args.synthetic_examples < synthetic.MINIMUM:
+            raise ZooError(f"--synthetic-examples must be >= {synthetic.MINIMUM}, got "
+                           f"{args.synthetic_examples}")
         return f"synthetic:{args.synthetic_examples}"
     return "synthetic" if args.synthetic else "auto"
 

@@ -687,18 +687,6 @@ def _eval_dataset(split, settings: _Settings, multiple: int = 1):
 
 
 @contextlib.contextmanager
-def _closing(tensorboard: keras.callbacks.TensorBoard):
-    """Close TensorBoard's event files when `fit` is left by an exception (a stop mid-epoch, a
-    crash), which skips the `on_train_end` that closes them: their last events are written."""
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(Exception):  # never hide the error that got here
-            tensorboard.on_train_end()
-        raise
-
-
-@contextlib.contextmanager
 def _signals_to(preemption: callbacks.Preemption):
     """Route SIGINT and SIGTERM to `preemption` for the block (main thread only).
 
@@ -747,14 +735,14 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
         interrupted = state.get("interrupted")
         skip = interrupted["batches_done"] if interrupted else 0
         preemption = callbacks.Preemption(run_dir, state, first_batch=skip, agree=spread.agree)
-        tensorboard = keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"))
-        callback_list = [epoch, watch, recorder, preemption, tensorboard,  # on every backend
+        callback_list = [epoch, watch, recorder, preemption,  # TensorBoard on every backend
+                         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
                          *extra_callbacks]
         if start or interrupted:
             callback_list.insert(0, callbacks.ResumeState(
                 interrupted or state, interrupted["metrics"] if interrupted else None))
         fit_args = dict(validation_data=val_ds, verbose=verbose, shuffle=False)
-        with _signals_to(preemption), _closing(tensorboard):
+        with _signals_to(preemption):
             if skip:  # the rest of the epoch SIGINT or SIGTERM stopped
                 model.fit(train_ds(skip), epochs=start + 1, initial_epoch=start,
                           callbacks=callback_list, **fit_args)

@@ -47,7 +47,7 @@ def duration_text(seconds: float) -> str:
     """A training time as read in a table: `9 s` under a minute, `39 min` under 100, then `3.2 h`."""
     if seconds < 59.5:
         return f"{seconds:.0f} s"
-    if seconds < 100 * 60:
+    if seconds < 99.5 * 60:  # what rounds to 100 min reads 1.7 h
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 

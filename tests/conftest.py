@@ -1,9 +1,10 @@
 """Shared test set-up: quiet TensorFlow, each test process's share of the cores, a fixed seed,
-and small random batches shaped like a card says."""
+and small random batches shaped like a card says; `messages`, the lines the zoo logs."""
 
 from __future__ import annotations
 
 import collections
+import logging
 import os
 
 from tests.processes import share_the_cores
@@ -82,6 +83,18 @@ def pytest_runtest_setup(item):
     marker = item.get_closest_marker("backends")
     if marker and keras.backend.backend() not in marker.args:
         pytest.skip(f"{' and '.join(marker.args)} only: {marker.kwargs['why']}")
+
+
+@pytest.fixture
+def messages():
+    """Lines the zoo logs while the test runs (its logger does not propagate to caplog's)."""
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("zoo")
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -232,6 +236,75 @@ def test_an_installed_package_keeps_results_in_the_working_directory(monkeypatch
     assert results.folder() == Path(results.__file__).resolve().parents[1] / "results"
     monkeypatch.setattr(results, "__file__", "/opt/venv/lib/site-packages/zoo/results.py")
     assert results.folder() == Path("results")
+
+
+def _table(path: Path, runs: dict[str, float]) -> None:
+    """A results.csv at `path` with one mnist_mlp run per `runs` item (run id -> accuracy)."""
+    rows = [{**dict.fromkeys(results.COLUMNS, "x"), "run_id": run, "model": "mnist_mlp",
+             "dataset": "mnist", "metric": "accuracy", "value": value, "epochs": 5,
+             "wall_time_s": 60} for run, value in runs.items()]
+    results.append(rows, path)
+
+
+def test_an_installed_zoo_reads_its_packaged_results_then_the_users(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "packaged", lambda: tmp_path / "packaged")
+    monkeypatch.setenv("ZOO_RESULTS_DIR", str(tmp_path / "mine"))
+    _table(tmp_path / "packaged" / "results.csv", {"project": 0.98})
+    (tmp_path / "packaged" / "not_measured.csv").write_text(
+        "model,dataset,reason\nvgg13,cifar100,no copy\n")
+    assert results.latest("mnist_mlp").metrics == {"accuracy": 0.98}
+    assert results.not_measured() == {"vgg13": {"dataset": "cifar100", "reason": "no copy"}}
+
+    _table(tmp_path / "mine" / "results.csv", {"project": 0.98, "mine": 0.97})
+    assert [run[0]["run_id"] for run in results.runs_of("mnist_mlp")] == ["project", "mine"]
+    assert zoo.card("mnist_mlp").measured.metrics == {"accuracy": 0.97}
+
+
+def test_another_projects_results_table_is_not_taken_for_the_zoos(tmp_path, monkeypatch,
+                                                                  messages):
+    monkeypatch.delenv("ZOO_RESULTS_DIR", raising=False)
+    monkeypatch.setattr(results, "__file__", str(tmp_path / "site-packages/zoo/results.py"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.csv").write_text("epoch,loss\n1,0.5\n")
+    assert results.read() == []
+    assert any("results.csv: unexpected columns" in m and "ZOO_RESULTS_DIR" in m
+               for m in messages)
+    with pytest.raises(zoo.ZooError, match=r"unexpected columns.*set ZOO_RESULTS_DIR"):
+        results.check_writable(Path("results"))
+    monkeypatch.setenv("ZOO_RESULTS_DIR", str(tmp_path / "results"))  # named: an error
+    with pytest.raises(zoo.ZooError, match="unexpected columns"):
+        results.read()
+
+
+def test_a_built_wheel_carries_the_results_its_cards_read(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    shutil.copytree(root / "zoo", src / "zoo", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "results", src / "results")
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy(root / name, src / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist",
+                    src], check=True)
+    (wheel,) = (tmp_path / "dist").glob("zoo-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        for name in ("results.csv", "not_measured.csv"):
+            assert z.read(f"zoo/_results/{name}") == (root / "results" / name).read_bytes()
+
+    subprocess.run([*pip, "install", "--no-deps", "--target", tmp_path / "site", wheel],
+                   check=True)
+    (tmp_path / "elsewhere").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_RESULTS_DIR"}
+    out = subprocess.run(
+        [sys.executable, "-c", "import json, zoo; from zoo import results; print(json.dumps("
+         "[zoo.__file__, zoo.card('mnist_mlp').measured.metrics, results.not_measured()]))"],
+        cwd=tmp_path / "elsewhere", env={**env, "PYTHONPATH": str(tmp_path / "site")},
+        capture_output=True, text=True, check=True)
+    where, measured, missing = json.loads(out.stdout.splitlines()[-1])
+    assert Path(where).is_relative_to(tmp_path / "site")
+    assert measured == results.latest("mnist_mlp", "mnist").metrics
+    assert missing == results.not_measured() and missing
 
 
 def test_reproduce_cli_errors(capsys):

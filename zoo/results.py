@@ -3,6 +3,10 @@
 Each run adds one row per metric. The cards' `measured` field and the docs read this file, so
 no measured number is typed by hand anywhere. Models that cannot be measured here say why in
 `results/not_measured.csv`.
+
+A wheel carries a copy of both tables in `zoo/_results/` (setup.py puts it there), so an
+installed zoo's cards give the project's results; the runs a user records with
+`zoo.reproduce` go to `folder()` and are read after them, so a card shows the newest.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.fileio import write_text
+
+log = logging.getLogger("zoo.results")
 
 COLUMNS = ("run_id", "model", "dataset", "split", "metric", "value", "epochs", "wall_time_s",
            "hardware", "backend", "versions", "commit", "date", "notes")
@@ -34,8 +41,21 @@ def folder() -> Path:
     return Path("results")
 
 
+def packaged() -> Path:
+    """The copy of the tables a built wheel carries (absent in a checkout, which has the originals)."""
+    return Path(__file__).resolve().parent / "_results"
+
+
+def _tables(name: str) -> list[Path]:
+    """Where the tables called `name` are read from, in order: the packaged copy, then `folder()`."""
+    return [p for p in (packaged() / name, folder() / name) if p.is_file()]
+
+
 def check_writable(path: Path) -> None:
-    """A ZooError now, not after hours of training, if results cannot be written in `path`."""
+    """A ZooError now, not after hours of training, if results cannot be written in `path`.
+
+    That includes a results.csv there that is not the zoo's (other columns).
+    """
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
@@ -43,14 +63,34 @@ def check_writable(path: Path) -> None:
     except OSError as err:
         raise ZooError(f"cannot write results to {path}: {err.strerror or err}; set "
                        "ZOO_RESULTS_DIR to a folder you can write") from None
+    try:
+        read(path / "results.csv")
+    except ZooError as err:
+        raise ZooError(f"{err}; set ZOO_RESULTS_DIR to another folder") from None
 
 
 def read(path: Path | None = None) -> list[dict[str, str]]:
-    """Every row of results.csv (an empty list if there is none yet)."""
-    path = path or folder() / "results.csv"
-    if not path.exists():
-        return []
-    return [dict(row) for row in _parse(str(path), path.stat().st_mtime_ns)]
+    """Every row of results.csv (an empty list if there is none yet), oldest first.
+
+    Without `path`: the packaged table's rows, then those of `folder()`'s, once each.
+    """
+    if path is not None:
+        return [dict(row) for row in _parse(str(path), path.stat().st_mtime_ns)] \
+            if path.exists() else []
+    rows = {}
+    for table in _tables("results.csv"):
+        try:
+            table_rows = read(table)
+        except ZooError as err:
+            if table.parent != Path("results"):
+                raise
+            # Only a guess (the working directory's results/): another project's table.
+            log.warning("%s: not read as the zoo's results; set ZOO_RESULTS_DIR to where "
+                        "zoo.reproduce writes them", err)
+            continue
+        for row in table_rows:
+            rows.setdefault((row["run_id"], row["metric"]), row)
+    return list(rows.values())
 
 
 @functools.lru_cache(maxsize=4)
@@ -79,12 +119,13 @@ def append(rows: list[dict[str, object]], path: Path | None = None) -> None:
 
 def not_measured(path: Path | None = None) -> dict[str, dict[str, str]]:
     """Model -> the dataset it is not measured on and why (results/not_measured.csv)."""
-    path = path or folder() / "not_measured.csv"
-    if not path.exists():
-        return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["model"]: {"dataset": row["dataset"], "reason": row["reason"]}
-                for row in csv.DictReader(f)}
+    reasons = {}
+    for table in [path] if path is not None else _tables("not_measured.csv"):
+        if table.exists():
+            with open(table, newline="", encoding="utf-8") as f:
+                reasons.update({row["model"]: {"dataset": row["dataset"], "reason": row["reason"]}
+                                for row in csv.DictReader(f)})
+    return reasons
 
 
 def latest_per_dataset(model: str) -> list:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -13,18 +12,6 @@ import tensorflow_datasets as tfds
 import zoo
 from tests.data import writers
 from zoo.data import tfds as zoo_tfds
-
-
-@pytest.fixture
-def messages():
-    """Lines the zoo logs while the test runs."""
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logger = logging.getLogger("zoo")
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
 
 
 def test_data_dir_argument_then_environment_then_keras_cache(tmp_path, monkeypatch, messages):

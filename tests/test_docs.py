@@ -22,7 +22,7 @@ import zoo
 import zoo.data
 from tests.data import writers
 from tests.processes import backend_env
-from zoo import docs
+from zoo import docs, results
 from zoo.data.catalog import CIFAR100_CLASSES, DATASETS
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
@@ -138,6 +138,14 @@ def run_command(line: str, monkeypatch) -> None:
 
         assert ceiling.main([*args, "--seconds", "0.05", "--steps", "2", "--batch-size", "8"]
                             ) == 0, line
+    elif module == "zoo.reproduce":
+        from zoo import reproduce
+
+        # One epoch (a budget under one), recorded in the test's folder, not the checkout's.
+        monkeypatch.setenv("ZOO_RESULTS_DIR", str(Path.cwd() / "results"))
+        monkeypatch.setattr(reproduce, "CALIBRATION_SECONDS", 0.3)
+        assert reproduce.main([*args, "--budget-minutes", "1e-4"]) == 0, line
+        assert args[0] in {row["model"] for row in results.read()}, line
     else:
         pytest.fail(f"no runner for {module} in the docs tests")
 

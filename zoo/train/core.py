@@ -217,10 +217,9 @@ def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
     (so an argument passed at its default value cannot be told from one left out).
     """
     recipe = dataclasses.asdict(saved.recipe)
-    plain = _plain
     defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items()}
     for key, value in given.items():
-        if value is None or (key in defaults and plain(value) == plain(defaults[key])):
+        if value is None or (key in defaults and _plain(value) == _plain(defaults[key])):
             continue
         with contextlib.suppress(ZooError):  # an alias names the run's model or dataset too
             if key == "model":
@@ -230,15 +229,15 @@ def _check_resume_args(saved: _Settings, given: dict[str, Any]) -> None:
         if key == "options":  # each given builder option must match the run's
             used = _options_used(saved)
             for option, v in value.items():
-                if plain(used.get(option)) != plain(v):
+                if _plain(used.get(option)) != _plain(v):
                     raise ZooError(f"cannot resume with option {option}={v!r}: the run was "
-                                   f"started with {option}={plain(used.get(option))!r}")
+                                   f"started with {option}={_plain(used.get(option))!r}")
             continue
         # the run's own settings first: its mixed_precision is the one it resolved and used
         old = getattr(saved, key) if hasattr(saved, key) else recipe.get(key)
-        if plain(old) != plain(value):
-            raise ZooError(f"cannot resume with {key}={plain(value)!r}: the run was started "
-                           f"with {key}={plain(old)!r} (resume takes its settings from "
+        if _plain(old) != _plain(value):
+            raise ZooError(f"cannot resume with {key}={_plain(value)!r}: the run was started "
+                           f"with {key}={_plain(old)!r} (resume takes its settings from "
                            "config.json)")
 
 

@@ -48,6 +48,11 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
     code, out, _ = run_cli("--evaluate", "run", "--synthetic", "--steps", "2", capsys=capsys)
     assert code == 0 and "run/best.keras on fashion_mnist test: " in out
     assert f"{100 * saved['accuracy']:.2f}%" in out
+    # a new run from the first one's weights
+    code, out, _ = run_cli("fashion_mlp", "--synthetic", "--epochs", "1", "--steps", "2",
+                           "--run-dir", "again", "--init-from", "run/last.keras",
+                           "--learning-rate", "1e-4", capsys=capsys)
+    assert code == 0 and f"weights from {tmp_path / 'run' / 'last.keras'}" in out
 
 
 def _smoke_args(name: str) -> list[str]:
@@ -160,6 +165,7 @@ def test_evaluate_reads_the_runs_data_folder_and_epoch_checkpoints_belong_to_the
     (["--epochs", "3"], "--epochs: not used by --evaluate"),
     (["mnist_mlp", "--seed", "1", "--option", "dropout=0.1"],
      "MODEL, --seed, --option: not used by --evaluate"),
+    (["--init-from", "run/last.keras"], "--init-from: not used by --evaluate"),
 ])
 def test_evaluate_refuses_training_flags_instead_of_dropping_them(args, message, capsys):
     code, _, err = run_cli("--evaluate", "run", *args, capsys=capsys)

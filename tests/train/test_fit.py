@@ -244,6 +244,7 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     message = str(err.value)
     assert "the loss became NaN or infinite at epoch 3, batch 1" in message
     assert "last good checkpoint is" in message and "epoch-0002.keras (epoch 2)" in message
+    assert "from that checkpoint (init_from=..., --init-from)" in message
     state = json.loads((tmp_path / "r" / "state.json").read_text())
     assert state["epochs_done"] == 2
     good = keras.saving.load_model(tmp_path / "r" / "last.keras")
@@ -261,6 +262,48 @@ def test_a_learning_rate_that_blows_up_stops_with_one_line(tmp_path, capsys):
     assert not list((run / "checkpoints").glob("*.keras"))
     state = run / "state.json"
     assert not state.exists() or "epochs_done" not in json.loads(state.read_text())
+
+
+class FirstWeights(keras.callbacks.Callback):
+    """The model's weights and optimizer step as training begins."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [w.copy() for w in self.model.get_weights()]
+        self.iterations = int(self.model.optimizer.iterations)
+
+
+def test_a_new_run_starts_from_a_checkpoints_weights_with_a_fresh_optimizer(tmp_path, capsys):
+    first = small_fit(tmp_path / "a", epochs=1)
+    trained = keras.saving.load_model(first.last_checkpoint).get_weights()
+    fresh, warm = FirstWeights(), FirstWeights()
+    small_fit(tmp_path / "fresh", epochs=1, callbacks=[fresh])
+    assert not all(np.array_equal(a, b) for a, b in zip(fresh.weights, trained, strict=True))
+
+    capsys.readouterr()
+    small_fit(tmp_path / "b", epochs=1, learning_rate=1e-4, callbacks=[warm],
+              init_from=first.last_checkpoint)
+    assert all(np.array_equal(a, b) for a, b in zip(warm.weights, trained, strict=True))
+    assert warm.iterations == 0  # the optimizer and its schedule start afresh
+    where = str(first.last_checkpoint.resolve())
+    assert f"weights from {where}" in capsys.readouterr().out
+    config = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert config["init_from"] == where and config["recipe"]["learning_rate"] == 1e-4
+    with pytest.raises(zoo.ZooError, match="cannot resume with init_from="):
+        small_fit(tmp_path / "b", epochs=1, resume=True,
+                  init_from=tmp_path / "fresh" / "last.keras")
+
+
+def test_init_from_refuses_a_checkpoint_that_does_not_fit_before_making_a_run_folder(tmp_path):
+    checkpoint = small_fit(tmp_path / "a", epochs=1).last_checkpoint
+    (tmp_path / "notes.txt").write_text("not a model")
+    for model, options, file, error in (
+            ("fashion_mlp", None, checkpoint, "do not fit fashion_mlp"),
+            ("mnist_mlp", {"hidden": (512, 64)}, checkpoint, "do not fit mnist_mlp"),
+            ("mnist_mlp", None, tmp_path / "missing.keras", "no such file"),
+            ("mnist_mlp", None, tmp_path / "notes.txt", "not a .keras or .weights.h5 file")):
+        with pytest.raises(zoo.ZooError, match=error):
+            small_fit(tmp_path / "b", model=model, options=options, init_from=file)
+        assert not (tmp_path / "b").exists()
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):

@@ -62,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run folder (default runs/<model>-<UTC time>)")
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --run-dir) from where it stopped")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start a new run from the weights of this .keras checkpoint of the same "
+                        "model (a fresh optimizer and schedule): e.g. the last good one of a "
+                        "run that diverged, with a lower --learning-rate")
     p.add_argument("--top-k", type=int, nargs="+", default=[5], metavar="K",
                    help="k of the top-k accuracy metrics (default 5)")
     p.add_argument("--steps", type=int, help="cap steps per epoch, validation and test, for "
@@ -174,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         fit(args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, optimizer=args.optimizer,
             validation=args.validation, seed=args.seed, data_dir=args.data_dir, run_dir=run_dir,
-            resume=bool(args.resume), top_k=args.top_k, steps=args.steps,
+            resume=bool(args.resume), init_from=args.init_from, top_k=args.top_k,
+            steps=args.steps,
             jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
             mixed_precision=args.mixed_precision,
             verbose="auto" if args.verbose is None else args.verbose,

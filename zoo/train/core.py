@@ -70,6 +70,7 @@ class _Settings:
     mixed_precision: bool
     source: str
     keep_jit: bool = False  # jit_compile=True asked for: XLA even where random layers slow it
+    init_from: str | None = None  # the checkpoint whose weights the run started from
 
 
 def cpu_has_bf16(cpuinfo: str) -> bool:
@@ -254,6 +255,7 @@ def fit(
     data_dir: str | os.PathLike | None = None,
     run_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    init_from: str | os.PathLike | None = None,
     top_k: Sequence[int] = (5,),
     steps: int | None = None,
     jit_compile: str | bool = "auto",
@@ -282,6 +284,11 @@ def fit(
         run_dir: the run folder (default `runs/<model>-<UTC time>`).
         resume: continue the run in `run_dir` from where it stopped; it refuses data whose
             split sizes differ from those the run started with.
+        init_from: a new run that starts from the weights of this checkpoint (`.keras` or
+            `.weights.h5`) of the same model with the same options, with a fresh optimizer and
+            the recipe's schedule from its start: for example from the last good checkpoint of
+            a run that diverged, at a lower `learning_rate`. It is checked before the run
+            folder is made.
         top_k: the k of each top-k accuracy metric (classifiers).
         steps: cap on steps per epoch (and on validation and test steps), for smoke runs.
         jit_compile: XLA compilation on TensorFlow: `"auto"` (the card's choice, measured
@@ -327,7 +334,8 @@ def fit(
                  "optimizer": optimizer, "jit_compile": jit_compile, "steps": steps,
                  "validation": validation,
                  "seed": seed, "top_k": top_k, "mixed_precision": mixed_precision,
-                 "options": _options_dict(options) or None, "source": source}
+                 "options": _options_dict(options) or None, "source": source,
+                 "init_from": None if init_from is None else _init_path(init_from)}
         _check_resume_args(settings, given)
         if data_dir is None and config.get("data_dir"):  # the folder the run started with
             data_dir = config["data_dir"]
@@ -336,6 +344,14 @@ def fit(
         settings, user_model = _resolve(model, dataset, epochs, batch_size, learning_rate,
                                         optimizer, validation, seed, top_k, steps, jit_compile,
                                         mixed_precision, options, source)
+        if init_from is not None:
+            settings = dataclasses.replace(settings, init_from=_init_path(init_from))
+            # A weight that does not fit is an error before any file is written. A model of
+            # the user's own gets them now; a registered one is built again in the run.
+            with precision(settings.mixed_precision):
+                built = user_model if user_model is not None else zoo.get(
+                    settings.model, compile=False, **settings.model_options)
+                _init_weights(built, settings.init_from)
         if isinstance(run_dir, str) and not run_dir.strip():
             raise ZooError("run_dir must name a folder, got an empty string")
         if run_dir is not None:
@@ -414,6 +430,31 @@ def _options_dict(options) -> dict[str, Any]:
         raise ZooError(f"options must be a dict of the model builder's options (e.g. "
                        f"{{'dropout': 0.2}}), got {options!r}")
     return dict(options)
+
+
+def _init_path(init_from: str | os.PathLike) -> str:
+    """`init_from` as an absolute path, or a ZooError if it is not a checkpoint file."""
+    path = Path(init_from).expanduser()
+    if not path.is_file():
+        raise ZooError(f"init_from {str(init_from)!r}: no such file (a .keras checkpoint, or a "
+                       ".weights.h5 file)")
+    if not path.name.endswith((".keras", ".weights.h5")):
+        raise ZooError(f"init_from {str(init_from)!r}: not a .keras or .weights.h5 file")
+    return str(path.resolve())
+
+
+def _init_weights(model: keras.Model, checkpoint: str) -> keras.Model:
+    """`model` with the weights of `checkpoint`, every one of them; its optimizer starts afresh."""
+    try:
+        with warnings.catch_warnings():  # Keras warns of the parts it skips: only the optimizer
+            warnings.filterwarnings("error", "Skipping")  # (its state) may be left behind
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            model.load_weights(checkpoint)
+    except Exception as err:  # Keras raises ValueError, KeyError... for weights that do not fit
+        raise ZooError(f"init_from {checkpoint}: its weights do not fit {model.name} "
+                       f"({first_line(err)}); start from a checkpoint of the same model with "
+                       "the same options") from err
+    return model
 
 
 def _refuse_used(run_dir: Path) -> None:
@@ -534,6 +575,7 @@ def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
           f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})\n"
           f"  recipe: {settings.recipe.summary()}\n"
           f"  seed {settings.seed}, steps per epoch {steps}, run folder {run_dir}"
+          + (f"\n  weights from {settings.init_from}" if settings.init_from else "")
           + _resuming(start_epoch, interrupted), flush=True)
 
 
@@ -650,6 +692,8 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
                                            steps_per_epoch), settings)
         else:
             model = _build(settings, user_model, steps_per_epoch)
+            if settings.init_from and user_model is None:
+                _init_weights(model, settings.init_from)
         history = _train(model, settings, splits, x, y, start, run_dir, state, verbose,
                          extra_callbacks, epoch_counter, spread)
 
@@ -760,7 +804,9 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                 + (f"The last good checkpoint is {run_dir / good} (epoch "
                    f"{state['epochs_done']})." if good else "No epoch finished, so there is no "
                                                             "checkpoint.")
-                + " Try a lower learning rate.")
+                + " Try a lower learning rate"
+                + (", from scratch or from that checkpoint (init_from=..., --init-from)."
+                   if good else "."))
     for row in state.get("history", []):
         for key, value in row.items():
             if key != "epoch":

@@ -20,6 +20,13 @@ def test_list_models_sorted_with_shell_patterns_and_aliases():
     assert zoo.list_models("res*", exclude="resnet[23]*") == ["resnet18", "resnet56"]
     assert zoo.list_models("mlp") == ["mnist_mlp"]
     assert zoo.list_models("nothing*") == []
+    assert zoo.list_models("RES*") == zoo.list_models("res*")  # case does not matter
+    assert "mnist_mlp" not in zoo.list_models(exclude="mlp")  # an alias excluded too
+    for bad in (None, 3):
+        with pytest.raises(zoo.ZooError, match="pattern must be a string"):
+            zoo.list_models(bad)
+    with pytest.raises(zoo.ZooError, match="exclude must be a pattern"):
+        zoo.list_models("*", exclude=None)
 
 
 def test_aliases_resolve_everywhere():
@@ -34,6 +41,9 @@ def test_unknown_name_suggests_close_matches():
         zoo.card("resnet19")
     with pytest.raises(zoo.ZooError, match="must be a string"):
         zoo.card(13)
+    with pytest.raises(zoo.ZooError, match=r"did you mean 'mnist_mlp'\?\); model names are "
+                                           "case-sensitive"):
+        zoo.get("MNIST_MLP")
 
 
 def test_card_is_frozen_and_describes_the_model():
@@ -110,6 +120,11 @@ def test_overrides_change_the_model():
         ("vae", {"latent_dim": -1}, r"latent_dim must be between 1 and 1048576"),
         ("conv_autoencoder", {"filters": (32, 64, 128)}, r"multiples of 8, got \(28, 28, 1\)"),
         ("vae", {"filters": (8, 16, 32)}, r"multiples of 8"),
+        ("vae", {"seed": -1}, r"seed must be between 0 and"),
+        ("dcgan", {"seed": 1.5}, r"seed must be an integer"),
+        ("resnet20", {"input_shape": (32, 32, 1)}, r"has 1 channel\(s\); this model "
+                                                   r"standardises 3"),
+        ("vgg13", {"input_shape": (32, 32, 4)}, r"give input_shape 3 channels"),
     ],
 )
 def test_bad_overrides_raise_clear_errors(name, overrides, message):
@@ -138,6 +153,23 @@ def test_register_a_new_model_then_get_it():
         assert zoo.get("tiny_mlp", num_classes=3).output_shape == (None, 3)
         with pytest.raises(zoo.ZooError, match="needs a default"):
             zoo.register(dataclasses.replace(card, name="x"))(lambda width: None)
+        with pytest.raises(zoo.ZooError, match=r"takes \*options: its options must be named"):
+            zoo.register(dataclasses.replace(card, name="x"))(lambda **options: None)
+        with pytest.raises(zoo.ZooError, match="register takes the model's Card"):
+            zoo.register("x")
+        with pytest.raises(zoo.ZooError, match="a function that builds the model"):
+            zoo.register(dataclasses.replace(card, name="x"))("not a function")
+        with pytest.raises(zoo.ZooError, match=r"aliases must be a tuple of names.*\(write "
+                                               r"\('tinymlp',\)\)"):
+            dataclasses.replace(card, name="x", aliases=("tinymlp"))
+        with pytest.raises(zoo.ZooError, match="name must be a non-empty string, got 5"):
+            dataclasses.replace(card, name=5)
+        zoo.register(dataclasses.replace(card, name="returns_none"))(lambda: None)
+        with pytest.raises(zoo.ZooError, match=r"returned NoneType, not a keras\.Model"):
+            zoo.get("returns_none")
+        assert "x" not in zoo.list_models()
     finally:
-        unregister("tiny_mlp")
+        for name in ("tiny_mlp", "returns_none"):
+            if name in zoo.list_models():
+                unregister(name)
     assert "tiny_mlp" not in zoo.list_models()

@@ -93,6 +93,11 @@ def seed(value: object) -> int:
     return integer("seed", value, minimum=0, maximum=SEED_MAX)
 
 
+def optional_seed(value: object) -> int | None:
+    """None (Keras draws a fresh seed), else `seed(value)`."""
+    return None if value is None else seed(value)
+
+
 def widths(name: str, value: object) -> tuple[int, ...]:
     """Return `value` as a non-empty tuple of positive ints (layer widths) up to `SIZE_MAX`."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):

@@ -66,6 +66,13 @@ class Card:
     aliases: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ZooError(f"a card's name must be a non-empty string, got {self.name!r}")
+        if isinstance(self.aliases, str) or not all(
+                isinstance(a, str) and a for a in self.aliases):
+            raise ZooError(f"{self.name}: aliases must be a tuple of names, got "
+                           f"{self.aliases!r}" + (f" (write ({self.aliases!r},))"
+                                                  if isinstance(self.aliases, str) else ""))
         checks.choice("task", self.task, TASKS)
 
 
@@ -86,11 +93,22 @@ def register(card: Card) -> Callable[[Callable[..., keras.Model]], Callable[...,
     overrides `get` accepts. Registering a name or alias that is taken raises `ZooError`.
     """
 
+    if not isinstance(card, Card):
+        raise ZooError(f"register takes the model's Card, got {card!r}: "
+                       "@zoo.register(zoo.Card(name=..., ...))")
+
     def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        if not callable(builder):
+            raise ZooError(f"register({card.name!r}) decorates a function that builds the "
+                           f"model, got {builder!r}")
         for name in (card.name, *card.aliases):
             if name in _REGISTRY or name in _ALIASES:
                 raise ZooError(f"a model named {name!r} is already registered")
         for param in inspect.signature(builder).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise ZooError(f"builder {builder.__name__} takes *{param.name}: its options "
+                               "must be named keyword parameters with defaults, which get() "
+                               "checks and options() lists")
             if param.default is inspect.Parameter.empty:
                 raise ZooError(f"builder {builder.__name__} option {param.name!r} needs a default")
         _REGISTRY[card.name] = _Entry(builder, card)
@@ -116,22 +134,32 @@ def resolve(name: str) -> str:
         return name
     if name in _ALIASES:
         return _ALIASES[name]
-    raise unknown("model", name, [*_REGISTRY, *_ALIASES])
+    names = [*_REGISTRY, *_ALIASES]
+    same = [n for n in names if n.lower() == name.lower()]
+    if same:  # names are case-sensitive, as Keras' and TFDS' are: say which one was meant
+        raise ZooError(f"unknown model {name!r} (did you mean {same[0]!r}?); model names are "
+                       "case-sensitive")
+    raise unknown("model", name, names)
 
 
 def list_models(pattern: str = "*", exclude: str | tuple[str, ...] = ()) -> list[str]:
     """Sorted registered names matching the shell-style `pattern` and none of `exclude`.
 
-    An alias given as the pattern lists the model it stands for: `list_models("mlp")` is
-    `["mnist_mlp"]`.
+    An alias, as the pattern or in `exclude`, stands for its model: `list_models("mlp")` is
+    `["mnist_mlp"]`. Matching ignores case: `list_models("RES*")` lists the ResNets.
     """
-    if pattern in _ALIASES:
-        pattern = _ALIASES[pattern]
-    excludes = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    excludes = (exclude,) if isinstance(exclude, str) else exclude
+    if not isinstance(excludes, (tuple, list)):
+        raise ZooError(f"exclude must be a pattern or a tuple of patterns, got {exclude!r}")
+    patterns = [pattern, *excludes]
+    for p in patterns:
+        if not isinstance(p, str):
+            raise ZooError(f"a model name pattern must be a string, like 'res*', got {p!r}")
+    pattern, *excludes = [_ALIASES.get(p, p).lower() for p in patterns]
     return sorted(
         name for name in _REGISTRY
-        if fnmatch.fnmatchcase(name, pattern)
-        and not any(fnmatch.fnmatchcase(name, e) for e in excludes)
+        if fnmatch.fnmatchcase(name.lower(), pattern)
+        and not any(fnmatch.fnmatchcase(name.lower(), e) for e in excludes)
     )
 
 
@@ -163,8 +191,8 @@ def get(name: str, *, compile: bool = True, steps_per_epoch: int | None = None,
     """A freshly built model, compiled with its card's recipe unless `compile=False`.
 
     `overrides` are the builder's options (see `options(name)`), e.g.
-    `get("resnet18", num_classes=10)`. An unknown or invalid option raises `ZooError` listing
-    the valid ones.
+    `get("resnet18", num_classes=10)`. An unknown option raises `ZooError` listing the valid
+    ones; a value the builder refuses raises `ZooError` saying why.
 
     The recipe's learning-rate schedule (warm-up, one-cycle or cosine decay over the recipe's
     epochs) is counted in steps, so it needs `steps_per_epoch`, the batches in an epoch of your
@@ -194,6 +222,9 @@ def get(name: str, *, compile: bool = True, steps_per_epoch: int | None = None,
             f"cannot build {entry.card.name!r} with {overrides}: {err}; "
             f"valid options: {', '.join(f'{k}={v!r}' for k, v in valid.items())}"
         ) from err
+    if not isinstance(model, keras.Model):
+        raise ZooError(f"the builder of {entry.card.name!r} returned {type(model).__name__}, "
+                       "not a keras.Model")
     if compile:
         compile_model(model, entry.card.task, entry.card.recipe, steps_per_epoch=steps_per_epoch)
     return model

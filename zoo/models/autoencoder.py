@@ -270,5 +270,5 @@ def vae(
     latent = keras.Input((latent_dim,), name="latent")
     decoder = keras.Model(latent, _conv_decoder(latent, shape, filters), name="decoder")
     inputs = keras.Input(shape, name="pixels")
-    z = Sampling(seed, name="sampling")(encoder(inputs))
+    z = Sampling(checks.optional_seed(seed), name="sampling")(encoder(inputs))
     return VAE(inputs, decoder(z), name="vae")

@@ -347,6 +347,6 @@ def dcgan(
         raise ZooError(f"image_shape height and width must be multiples of 4, got {shape}")
     model = DCGAN(generator_network(latent_dim, shape),
                   discriminator_network(shape, checks.rate("dropout", dropout)),
-                  latent_dim, seed=seed, name="dcgan")
+                  latent_dim, seed=checks.optional_seed(seed), name="dcgan")
     model.build((None, latent_dim))
     return model

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from zoo.errors import ZooError
+
 
 def pixel_input(
     input_shape: Sequence[int],
@@ -20,6 +22,11 @@ def pixel_input(
     otherwise scaled to [0, 1]. Returns `(inputs, rescaled)`.
     """
     inputs = keras.Input(shape=tuple(input_shape), name=name)
+    channels = len(_as_list(mean)) if mean is not None else 1
+    if channels > 1 and input_shape[-1] != channels:
+        raise ZooError(f"input_shape {tuple(input_shape)} has {input_shape[-1]} channel(s); "
+                       f"this model standardises {channels}, with its dataset's per-channel "
+                       f"statistics: give input_shape {channels} channels")
     if mean is None:
         return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     scale = [1.0 / (255.0 * s) for s in _as_list(std)]

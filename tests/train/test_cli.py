@@ -35,6 +35,13 @@ def test_list_prints_every_model(capsys):
         assert any(line.startswith(name + " ") for line in lines), name
     vgg = next(line for line in lines if line.startswith("vgg13_bn"))
     assert "cifar100" in vgg and "9,590,948" in vgg and "top1 72.00%" in vgg and "top5 90.29%" in vgg
+    for name in zoo.list_models():  # a result on another dataset is not the reference's peer
+        card = zoo.card(name)
+        line = next(line for line in lines if line.startswith(name + " "))
+        if card.measured and card.measured.dataset != card.dataset:
+            assert line.endswith(f"(on {card.measured.dataset})"), line
+        else:
+            assert "(on " not in line, line
 
 
 def test_train_then_evaluate_through_the_cli(tmp_path, capsys):

@@ -106,6 +106,8 @@ def models_table() -> str:
         measured = "-"
         if card.measured:
             measured = ", ".join(_metric(k, v) for k, v in card.measured.metrics.items())
+            if card.measured.dataset != card.dataset:  # not comparable with the reference
+                measured += f" (on {card.measured.dataset})"
         rows.append((name, card.family, card.dataset, f"{card.params:,}", reference, measured))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -28,6 +28,8 @@ def test_model_builds_runs_and_matches_its_card(name):
     card = zoo.card(name)
     model = zoo.get(name, compile=False)
     assert model.count_params() == card.params
+    assert model.input_shape == (None, *card.input_shape)
+    assert model.output_shape == (None, *card.output_shape)
     x = random_batch(name)[0] if card.task != "generation" else np.random.normal(
         size=(4, *card.input_shape)).astype("float32")
     out = keras.ops.convert_to_numpy(model(x, training=False))

@@ -77,6 +77,16 @@ class DCGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.g_optimizer = None
 
+    @property
+    def input_shape(self) -> tuple:
+        """`(None, latent_dim)`: what `model(latent)` takes, as a functional model says."""
+        return (None, self.latent_dim)
+
+    @property
+    def output_shape(self) -> tuple:
+        """The generated images' shape, `(None, height, width, channels)`."""
+        return self.generator.output_shape
+
     def call(self, latent, training=False):
         """Generate images (pixel units) from latent vectors."""
         return self.generator(latent, training=training)

@@ -99,6 +99,16 @@ def test_validation_is_disjoint_reproducible_and_keeps_order():
     assert not np.array_equal(vx, vx3)
 
 
+def test_a_capped_evaluation_draws_from_the_whole_split_not_its_first_class():
+    labels = np.repeat(np.arange(10), 100)  # files grouped by class, as CIFAR's and IMDB's are
+    x, y = pipeline.sample(np.arange(1000), labels, 64, seed=0)
+    assert len(x) == 64 and list(x) == sorted(x) and np.array_equal(labels[x], y)
+    assert len(set(y)) >= 8  # a prefix of 64 would be class 0 alone
+    np.testing.assert_array_equal(pipeline.sample(np.arange(1000), labels, 64, seed=0)[0], x)
+    everything = pipeline.sample(np.arange(1000), None, 5000)
+    assert len(everything[0]) == 1000 and everything[1] is None
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"batch_size": 0}, "batch_size must be between 1 and"),
     ({"validation": 1.0}, r"validation must be a finite number in \[0, 1\)"),

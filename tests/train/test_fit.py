@@ -40,6 +40,7 @@ def test_run_folder_holds_everything(tmp_path):
     assert len(lines) == 3
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"loss", "accuracy", "top5_accuracy"}
+    assert metrics["examples"] == 3 * 16  # the examples --steps 3 tested, at batch 16
     assert result.test_metrics == metrics["test"]
     assert result.history["loss"] and len(result.history["val_accuracy"]) == 2
     assert result.last_checkpoint == run / "last.keras"

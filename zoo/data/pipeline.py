@@ -35,6 +35,18 @@ def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     return (x[kept], y[kept]), (x[held], y[held])
 
 
+def sample(x: np.ndarray, y: np.ndarray | None, count: int | None, seed: int = 0):
+    """At most `count` examples of `(x, y)`, a seeded draw over the whole split, in its order.
+
+    What a capped evaluation (`--steps`) tests: the first examples of a split are often of one
+    class (CIFAR and IMDB files come grouped by class), so a prefix would score any model 100%.
+    """
+    if count is None or count >= len(x):
+        return x, y
+    keep = np.sort(np.random.default_rng(seed).choice(len(x), count, replace=False))
+    return x[keep], None if y is None else y[keep]
+
+
 def crop_and_flip(images, seed):
     """CIFAR augmentation for a batch: zero-pad `CROP_PADDING` pixels, random 32x32 crop,
     random horizontal flip.

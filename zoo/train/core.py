@@ -705,14 +705,15 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         if settings.validation and settings.task != "generation" and best.exists():
             chosen = runs.BEST  # into the model in memory: a file is deserialised only to resume
             model = _restore_weights(model, best)
-        test = model.evaluate(_eval_dataset(splits["test"], settings, spread.batch_multiple),
+        tested = _eval_split(splits["test"], settings)
+        test = model.evaluate(_eval_dataset(tested, settings, spread.batch_multiple),
                               verbose=0, return_dict=True)
     test = {k: float(v) for k, v in test.items()}
     epoch = state.get("best_epoch") if chosen == runs.BEST else state.get("epochs_done", start)
     write_json(run_dir / runs.METRICS, {"test": test, "checkpoint": chosen, "epoch": epoch,
                                         "epochs": state.get("epochs_done", start),
                                         "dataset": settings.dataset,
-                                        "examples": len(splits["test"][0])})
+                                        "examples": len(tested[0])})
     print(f"zoo.train: test {format_metrics(test)} ({chosen}, epoch {epoch}); run folder "
           f"{run_dir}", flush=True)
     return TrainResult(history=history, test_metrics=test, run_dir=run_dir,
@@ -720,9 +721,17 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
                        best_checkpoint=best if best.exists() else None, config=config)
 
 
-def _eval_dataset(split, settings: _Settings, multiple: int = 1):
-    """Validation or test batches, in order, at most `settings.steps` of them."""
+def _eval_split(split, settings: _Settings):
+    """The examples of a validation or test split that are evaluated: all, or with `steps`, a
+    seeded draw of `steps` batches' worth over the whole split (not its first, one-class ones)."""
     x, y = split
+    count = None if settings.steps is None else settings.steps * settings.recipe.batch_size
+    return pipeline.sample(x, y, count, settings.seed)
+
+
+def _eval_dataset(split, settings: _Settings, multiple: int = 1):
+    """Validation or test batches of `_eval_split(split)`, in order."""
+    x, y = _eval_split(split, settings)
     if settings.task in ("reconstruction", "generation"):
         y = None
     return pipeline.dataset(x, y, settings.recipe.batch_size, shuffle=False,

@@ -126,9 +126,9 @@ def evaluate(
                    spec, seq)
     if task in ("reconstruction", "generation"):
         y = None
-    if steps is not None:
-        steps = min(steps, pipeline.batches(len(x), batch_size))
-    metrics = model.evaluate(pipeline.dataset(x, y, batch_size, shuffle=False), steps=steps,
+    if steps is not None:  # spread over the whole split: its first batches may be one class
+        x, y = pipeline.sample(x, y, steps * batch_size)
+    metrics = model.evaluate(pipeline.dataset(x, y, batch_size, shuffle=False),
                              verbose=verbose, return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}
     if verbose:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 
 import keras
 import numpy as np
@@ -117,3 +118,17 @@ def test_resume_removes_files_a_killed_run_left_half_written(tmp_path):
         path.write_bytes(np.random.default_rng(0).bytes(100))
     small_fit(run, resume=True)
     assert leftovers(run) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_files_written_atomically_get_the_mode_the_umask_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        run = small_fit(tmp_path / "run", epochs=1).run_dir
+        fileio.write_text(tmp_path / "plain.txt", "x")
+    finally:
+        os.umask(old)
+    for name in ("config.json", "state.json", "history.csv", "metrics.json", "curves.png",
+                 "last.keras"):
+        assert (run / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -65,8 +65,12 @@ class Recipe:
         checks.rate("label_smoothing", self.label_smoothing)
         checks.integer("steps_per_execution", self.steps_per_execution)
 
-    def summary(self) -> str:
-        """One line: optimizer, learning rate and schedule, regularisation, batch, epochs."""
+    def summary(self, precision: str | None = None) -> str:
+        """One line: optimizer, learning rate and schedule, regularisation, batch, epochs.
+
+        `precision`, the policy a run resolved (`"mixed_bfloat16"`, `"float32"`), is stated in
+        place of the card's mixed-precision choice.
+        """
         opt = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}[self.optimizer]
         details = [f"momentum {self.momentum:g}" if self.momentum else "",
                    "Nesterov" if self.nesterov else "",
@@ -86,7 +90,9 @@ class Recipe:
         parts.append(f"batch {self.batch_size}, {epochs_text(self.epochs)}")
         if self.augment:
             parts.append("pad-crop-flip augmentation")
-        if self.mixed_precision:
+        if precision is not None:
+            parts.append(f"precision {precision}")
+        elif self.mixed_precision:
             parts.append("16-bit mixed precision where the hardware is fast at it")
         return ", ".join(parts)
 

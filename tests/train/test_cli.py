@@ -49,7 +49,8 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
                            "--run-dir", "run", "--top-k", "1", "3", "--verbose", "0",
                            capsys=capsys)
     assert code == 0
-    assert "recipe: Adam, cosine-annealed learning rate 0.002, batch 128, 1 epoch" in out
+    assert ("recipe: Adam, cosine-annealed learning rate 0.002, batch 128, 1 epoch, precision "
+            "float32") in out
     assert "test accuracy" in out and "top3_accuracy" in out
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     code, out, _ = run_cli("--evaluate", "run", "--synthetic", "--steps", "2", capsys=capsys)
@@ -60,6 +61,11 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
                            "--run-dir", "again", "--init-from", "run/last.keras",
                            "--learning-rate", "1e-4", capsys=capsys)
     assert code == 0 and f"weights from {tmp_path / 'run' / 'last.keras'}" in out
+    assert "1 epoch, precision float32" in out
+    # the precision a run computes in, not the card's choice: resnet20's card asks for 16 bits
+    code, out, _ = run_cli("resnet20", "--synthetic", "--epochs", "1", "--steps", "1",
+                           "--batch-size", "8", "--no-mixed-precision", capsys=capsys)
+    assert code == 0 and "pad-crop-flip augmentation, precision float32\n" in out
 
 
 def _smoke_args(name: str) -> list[str]:

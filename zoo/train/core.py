@@ -568,12 +568,17 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model
                          steps_per_epoch=steps_per_epoch, keep_jit=settings.keep_jit)
 
 
+def _precision(settings: _Settings) -> str:
+    """The dtype policy the run computes in."""
+    return mixed_policy() if settings.mixed_precision else "float32"
+
+
 def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
                   start_epoch: int, interrupted: dict[str, Any] | None = None) -> None:
     steps = "all" if settings.steps is None else settings.steps
     print(f"zoo.train: {settings.model} on {settings.dataset} "
           f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})\n"
-          f"  recipe: {settings.recipe.summary()}\n"
+          f"  recipe: {settings.recipe.summary(_precision(settings))}\n"
           f"  seed {settings.seed}, steps per epoch {steps}, run folder {run_dir}"
           + (f"\n  weights from {settings.init_from}" if settings.init_from else "")
           + _resuming(start_epoch, interrupted), flush=True)
@@ -675,7 +680,7 @@ def _run(settings: _Settings, user_model, run_dir: Path, config, data_dir, verbo
         config = {**{k: v for k, v in dataclasses.asdict(settings).items()},
                   "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                   "data": {k: len(v[0]) for k, v in splits.items()},
-                  "precision": mixed_policy() if settings.mixed_precision else "float32",
+                  "precision": _precision(settings),
                   "distribute": spread.describe(), "environment": _environment()}
         runs.save_config(run_dir, config)
         if vectorizer is not None:

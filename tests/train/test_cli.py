@@ -140,6 +140,11 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path):
     summary = re.compile(r"(\d+)/\1 - \d+m?s - .*loss: ")  # steps/steps - time - metrics
     summaries = [line for line in out.splitlines() if summary.match(line)]
     assert len(summaries) == 3, out
+    process = spawn("--evaluate", "run", "--synthetic", cwd=tmp_path)  # and when testing
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-2000:]
+    assert "━" not in out and "\r" not in out
+    assert len([line for line in out.splitlines() if summary.match(line)]) == 1, out
 
 
 def test_evaluate_reads_the_runs_data_folder_and_epoch_checkpoints_belong_to_their_run(

@@ -314,3 +314,5 @@ def test_reproduce_cli_errors(capsys):
     assert "name the model to measure, or --resume" in capsys.readouterr().err
     assert reproduce.main(["--resume", "nowhere"]) == 2
     assert "nowhere is not a run that zoo.reproduce started" in capsys.readouterr().err
+    assert reproduce.main(["mnist_mlp", "--data-dir", "no-such-folder"]) == 2
+    assert "data_dir 'no-such-folder' is not a folder" in capsys.readouterr().err

@@ -38,9 +38,10 @@ import numpy as np
 import zoo
 from zoo import commands, fid, results
 from zoo.bench.timing import fit_rate, random_inputs
-from zoo.data import catalog
+from zoo.data import catalog, sources
 from zoo.errors import ZooError
 from zoo.fileio import write_json
+from zoo.recipe import epochs_text
 from zoo.train import plots, runs
 from zoo.train.callbacks import RunAborted, TrainingInterrupted
 
@@ -229,6 +230,7 @@ def reproduce(name: str | None = None, *, dataset: str | None = None,
     if name is None:
         raise ZooError("name the model to measure, or --resume a run folder")
     card = zoo.card(name)
+    sources.data_folder(data_dir)  # a mistyped folder is named as such, not as a missing copy
     dataset, options, note = choose_dataset(card.name, dataset, data_dir)
     mixed_precision = zoo.train.core.resolve_mixed_precision(card.recipe, mixed_precision)
     notes = [note] if note else []
@@ -336,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stop.signum if signalled else 130
     for row in rows:
         print(f"zoo.reproduce: {row['model']} on {row['dataset']}: {row['metric']} {row['value']}"
-              f" after {row['epochs']} epochs in {int(row['wall_time_s']) / 60:.1f} min")
+              f" after {epochs_text(int(row['epochs']))} in {int(row['wall_time_s']) / 60:.1f} "
+              "min")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
     on, raises `ZooError` naming it.
     """
     checkpoint, _ = _locate(path)
+    if checkpoint.suffix == ".keras" and not zipfile.is_zipfile(checkpoint):
+        raise ZooError(f"{checkpoint}: not a .keras model file (a .keras file is a zip archive; "
+                       "this one is damaged, cut short or something else)")
     try:
         model = keras.saving.load_model(checkpoint, safe_mode=safe_mode)
     except Exception as err:  # Keras raises many types for a bad file; say which file

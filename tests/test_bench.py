@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from tests.data import writers
-from zoo.bench import ceiling, cli, flops, gap, machine, settings, tutorial
+from zoo.bench import ceiling, cli, flops, gap, machine, recipes, settings, tutorial
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 
@@ -219,3 +219,16 @@ def test_end_to_end_runs_both_processes(tmp_path, monkeypatch):
     for r in rows:
         assert r["zoo_seconds"] > 0 and r["tutorial_seconds"] > 0 and r["speedup"] > 0
         assert 0 <= r["zoo_accuracy"] <= 1 and 0 <= r["tutorial_accuracy"] <= 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["mnist_mlp", "--variant", "nocolon"], "--variant 'nocolon': write NAME:KEY=VALUE"),
+    (["mnist_mlp", "--variant", "a:", "--variant", "b:rate"], "'rate' is not KEY=VALUE"),
+    (["mnist_mlp", "--variant", "b:learnig_rate=1e-3"], "learnig_rate: neither a recipe field"),
+    (["vgg31"], "unknown model 'vgg31'"),
+])
+def test_recipe_variants_are_checked_before_any_training(args, message, capsys, monkeypatch):
+    monkeypatch.setattr(recipes, "run", lambda *a, **k: pytest.fail("trained before checking"))
+    assert recipes.main(args) == 2
+    out, err = capsys.readouterr()
+    assert message in err and out == ""  # not even the table's header

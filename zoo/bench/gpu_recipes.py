@@ -1,4 +1,4 @@
-"""Compare recipe variants of a CIFAR model on an accelerator, several runs at once, without
+r"""Compare recipe variants of a CIFAR model on an accelerator, several runs at once, without
 TensorFlow: test accuracy and seconds per epoch for each variant.
 
     KERAS_BACKEND=jax python -m zoo.bench.gpu_recipes resnet20 --data-dir ../shared/data \
@@ -103,6 +103,7 @@ def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, see
             "train_s": round(sum(seconds), 1)}
 
 
+@commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     from zoo.bench.recipes import parse_variant
 
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     import zoo
 
     variants = args.variant or ["base:"]
+    for variant in variants:  # a malformed one is refused before the data is read
+        parse_variant(variant)
     start = time.perf_counter()
     data = zoo.data.read(args.dataset or zoo.card(args.model).dataset, args.data_dir,
                          download=False)

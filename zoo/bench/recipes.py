@@ -1,4 +1,4 @@
-"""Compare recipe variants of one model on its real dataset: test accuracy per variant and seed.
+r"""Compare recipe variants of one model on its real dataset: test accuracy per variant and seed.
 
     python -m zoo.bench.recipes mnist_mlp --epochs 5 --seeds 0 1 \
         --variant base: --variant cosine2e-3:schedule=cosine,learning_rate=2e-3
@@ -25,16 +25,36 @@ from zoo.recipe import compile_model
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
-    """`name:key=value,key=value` -> (name, {key: value})."""
-    name, _, fields = text.partition(":")
+    """`name:key=value,key=value` -> (name, {key: value}); `name:` is the card's recipe."""
+    name, colon, fields = text.partition(":")
+    if not colon or not name:
+        raise ZooError(f"--variant {text!r}: write NAME:KEY=VALUE,... (NAME: alone for the "
+                       "card's recipe)")
     changes = {}
     for item in filter(None, fields.split(",")):
-        key, _, value = item.partition("=")
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise ZooError(f"--variant {text!r}: {item!r} is not KEY=VALUE")
         try:
             changes[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             changes[key] = value
     return name, changes
+
+
+def split(model: str, changes: dict, epochs: int | None = None) -> tuple:
+    """`(recipe, options)`: the card's recipe with the recipe fields of `changes` replaced, and
+    the rest, the model's options; a ZooError for a field or option that does not exist."""
+    card = zoo.card(model)
+    fields = {f.name for f in dataclasses.fields(card.recipe)}
+    options = {k: v for k, v in changes.items() if k not in fields}
+    unknown = sorted(set(options) - set(zoo.options(model)))
+    if unknown:
+        raise ZooError(f"{', '.join(unknown)}: neither a recipe field ({', '.join(sorted(fields))})"
+                       f" nor an option of {card.name} ({', '.join(zoo.options(model))})")
+    recipe = card.recipe.replace(**{k: v for k, v in changes.items() if k in fields},
+                                 epochs=epochs)
+    return recipe, options
 
 
 def run(model: str, changes: dict, seed: int, epochs: int | None, data_dir=None) -> float:
@@ -44,10 +64,7 @@ def run(model: str, changes: dict, seed: int, epochs: int | None, data_dir=None)
     (`sequence_length=400`); text is vectorised to the model's sequence length.
     """
     card = zoo.card(model)
-    fields = {f.name for f in dataclasses.fields(card.recipe)}
-    options = {k: v for k, v in changes.items() if k not in fields}
-    recipe = card.recipe.replace(**{k: v for k, v in changes.items() if k in fields},
-                                 epochs=epochs)
+    recipe, options = split(model, changes, epochs)
     text = {k: options[k] for k in ("sequence_length", "vocab_size") if k in options}
     train = zoo.data.arrays(card.dataset, "train", seed=seed, data_dir=data_dir, **text)
     test = zoo.data.arrays(card.dataset, "test", seed=seed, data_dir=data_dir, **text)
@@ -67,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = commands.Parser(prog="python -m zoo.bench.recipes", description=__doc__)
     parser.add_argument("model")
     parser.add_argument("--epochs", type=commands.count, help="epochs (default: the recipe's)")
-    parser.add_argument("--seeds", type=commands.seed, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=commands.seed, nargs="+", default=[0, 1],
+                        help="the seeds each variant trains with (default 0 1)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,...",
                         help="a recipe variant (repeatable); 'base:' is the card's recipe")
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
-    variants = [parse_variant(v) for v in args.variant] or [("base", {})]
     try:
+        variants = [parse_variant(v) for v in args.variant] or [("base", {})]
+        for _, changes in variants:  # every variant checked before hours of training
+            split(args.model, changes, args.epochs)
         print("| variant | " + " | ".join(f"seed {s}" for s in args.seeds) + " |")
         print("|---|" + "---:|" * len(args.seeds))
         for name, changes in variants:

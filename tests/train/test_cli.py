@@ -140,6 +140,8 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path):
     summary = re.compile(r"(\d+)/\1 - \d+m?s - .*loss: ")  # steps/steps - time - metrics
     summaries = [line for line in out.splitlines() if summary.match(line)]
     assert len(summaries) == 3, out
+    command = json.loads((tmp_path / "run" / "config.json").read_text())["environment"]["command"]
+    assert command.endswith(" -m zoo.train mnist_mlp --epochs 3 --synthetic --run-dir run")
     process = spawn("--evaluate", "run", "--synthetic", cwd=tmp_path)  # and when testing
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-2000:]

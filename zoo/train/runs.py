@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,8 +169,10 @@ def describe_hardware(info: dict[str, Any]) -> str:
 
 
 def command_line() -> str:
-    """How this process was started, for the record."""
-    return " ".join([Path(sys.executable).name, *sys.argv])
+    """How this process was started, for the record: `python -m zoo.train mnist_mlp ...` as typed
+    (`sys.orig_argv`; `sys.argv` names `-m`'s module by its file), quoted for a shell."""
+    python, *args = sys.orig_argv or [sys.executable, *sys.argv]
+    return shlex.join([Path(python).name, *args])
 
 
 def save_config(run_dir: Path, config: dict[str, Any]) -> None:

@@ -35,6 +35,11 @@ def test_list_prints_every_model(capsys):
         assert any(line.startswith(name + " ") for line in lines), name
     vgg = next(line for line in lines if line.startswith("vgg13_bn"))
     assert "cifar100" in vgg and "9,590,948" in vgg and "top1 72.00%" in vgg and "top5 90.29%" in vgg
+    code, out, _ = run_cli("--list", "res*", capsys=capsys)  # a pattern keeps those models
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[2:]] == \
+        zoo.list_models("res*")
+    code, _, err = run_cli("--list", "nothing*", capsys=capsys)
+    assert code == 2 and "no model matches 'nothing*'" in err
     for name in zoo.list_models():  # a result on another dataset is not the reference's peer
         card = zoo.card(name)
         line = next(line for line in lines if line.startswith(name + " "))

@@ -37,7 +37,9 @@ def parser() -> argparse.ArgumentParser:
                             "report top-1 and top-k accuracy.",
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="registered model name (see --list)")
-    p.add_argument("--list", action="store_true", help="print the table of models and exit")
+    p.add_argument("--list", action="store_true",
+                   help="print the table of models and exit (with MODEL, a name or pattern "
+                        "like 'res*', only those)")
     p.add_argument("--evaluate", metavar="PATH",
                    help="report test metrics of a saved model (.keras file or run folder)")
     p.add_argument("--trust-code", action="store_true",
@@ -95,10 +97,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def models_table() -> str:
+def models_table(pattern: str = "*") -> str:
     """Every registered model: family, default dataset, parameters, reference and measured result."""
     rows = [("model", "family", "dataset", "params", "reference", "measured")]
-    for name in zoo.list_models():
+    names = zoo.list_models(pattern)
+    if not names:
+        raise ZooError(f"no model matches {pattern!r}; --list alone lists them all")
+    for name in names:
         card = zoo.card(name)
         reference = "-"
         if card.reference:
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.list:
-            print(models_table())
+            print(models_table(args.model or "*"))
             return 0
         if args.evaluate:
             _refuse_training_flags(args)

@@ -178,7 +178,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=commands.positive, default=3.0,
                    help="timed seconds per model and way of training (default 3)")
     p.add_argument("--windows", type=commands.count, default=5,
-                   help="timed windows per measurement; the median is reported (default 5)")
+                   help="timed windows per measurement, at least 2; the median is reported "
+                        "(default 5)")
     p.add_argument("--steps", type=commands.count,
                    help="training steps per window, the same for the three ways (default: as "
                         "many as fill --seconds / --windows at the zoo's rate, at least 8); a "

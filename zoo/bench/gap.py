@@ -97,14 +97,15 @@ def measure(name: str, steps: int, rounds: int,
     with tempfile.TemporaryDirectory() as folder:
         built = {stage: build_stage(name, stage, x, y, batch, folder) for stage in STAGES}
         for model, ds, extra in built.values():  # warm-up: tracing, compilation
-            model.fit(ds, epochs=1, callbacks=extra, verbose=0)
+            model.fit(ds, epochs=1, callbacks=extra, verbose=0, shuffle=False)
         rates: dict[str, list[float]] = {stage: [] for stage in STAGES}
         for round_ in range(rounds):
             order = STAGES if round_ % 2 == 0 else tuple(reversed(STAGES))
             for stage in order:
                 model, ds, extra = built[stage]
                 clock = loops.EpochClock()
-                model.fit(ds, epochs=1, callbacks=[*extra, clock], verbose=0)
+                model.fit(ds, epochs=1, callbacks=[*extra, clock], verbose=0,
+                          shuffle=False)  # each ds shuffles itself, where it should
                 rates[stage].append(samples / clock.seconds[0])
             log(f"{name} round {round_ + 1}: " + ", ".join(
                 f"{stage} {rates[stage][-1]:,.0f}" for stage in STAGES))

@@ -23,6 +23,7 @@ from zoo.errors import ZooError
 from zoo.fileio import write_text
 
 log = logging.getLogger("zoo.results")
+_WARNED: set[str] = set()  # the tables read() has warned about
 
 COLUMNS = ("run_id", "model", "dataset", "split", "metric", "value", "epochs", "wall_time_s",
            "hardware", "backend", "versions", "commit", "date", "notes")
@@ -85,8 +86,10 @@ def read(path: Path | None = None) -> list[dict[str, str]]:
             if table.parent != Path("results"):
                 raise
             # Only a guess (the working directory's results/): another project's table.
-            log.warning("%s: not read as the zoo's results; set ZOO_RESULTS_DIR to where "
-                        "zoo.reproduce writes them", err)
+            if str(err) not in _WARNED:  # once, not at every card read
+                _WARNED.add(str(err))
+                log.warning("%s: not read as the zoo's results; set ZOO_RESULTS_DIR to where "
+                            "zoo.reproduce writes them", err)
             continue
         for row in table_rows:
             rows.setdefault((row["run_id"], row["metric"]), row)

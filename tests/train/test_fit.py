@@ -277,10 +277,9 @@ class FirstWeights(keras.callbacks.Callback):
 
 
 def test_a_new_run_starts_from_a_checkpoints_weights_with_a_fresh_optimizer(tmp_path, capsys):
-    first = small_fit(tmp_path / "a", epochs=1)
-    trained = keras.saving.load_model(first.last_checkpoint).get_weights()
     fresh, warm = FirstWeights(), FirstWeights()
-    small_fit(tmp_path / "fresh", epochs=1, callbacks=[fresh])
+    first = small_fit(tmp_path / "a", epochs=1, callbacks=[fresh])
+    trained = keras.saving.load_model(first.last_checkpoint).get_weights()
     assert not all(np.array_equal(a, b) for a, b in zip(fresh.weights, trained, strict=True))
 
     capsys.readouterr()
@@ -294,7 +293,7 @@ def test_a_new_run_starts_from_a_checkpoints_weights_with_a_fresh_optimizer(tmp_
     assert config["init_from"] == where and config["recipe"]["learning_rate"] == 1e-4
     with pytest.raises(zoo.ZooError, match="cannot resume with init_from="):
         small_fit(tmp_path / "b", epochs=1, resume=True,
-                  init_from=tmp_path / "fresh" / "last.keras")
+                  init_from=tmp_path / "a" / "checkpoints" / "epoch-0001.keras")
 
 
 def test_init_from_refuses_a_checkpoint_that_does_not_fit_before_making_a_run_folder(tmp_path):

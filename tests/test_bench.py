@@ -226,9 +226,16 @@ def test_end_to_end_runs_both_processes(tmp_path, monkeypatch):
     (["mnist_mlp", "--variant", "a:", "--variant", "b:rate"], "'rate' is not KEY=VALUE"),
     (["mnist_mlp", "--variant", "b:learnig_rate=1e-3"], "learnig_rate: neither a recipe field"),
     (["vgg31"], "unknown model 'vgg31'"),
+    (["mnist_mlp", "--variant", "b:epochs=0"], "epochs must be >= 1, got 0"),
 ])
 def test_recipe_variants_are_checked_before_any_training(args, message, capsys, monkeypatch):
     monkeypatch.setattr(recipes, "run", lambda *a, **k: pytest.fail("trained before checking"))
     assert recipes.main(args) == 2
     out, err = capsys.readouterr()
     assert message in err and out == ""  # not even the table's header
+
+
+def test_a_variant_may_set_the_epochs_and_the_command_line_wins():
+    assert recipes.split("mnist_mlp", {"epochs": 7})[0].epochs == 7
+    assert recipes.split("mnist_mlp", {"epochs": 7}, epochs=2)[0].epochs == 2
+    assert recipes.split("mnist_mlp", {})[0].epochs == zoo.card("mnist_mlp").recipe.epochs

@@ -93,7 +93,7 @@ def test_recipe_variants_run_in_parallel_and_report_errors(tmp_path, capsys, mon
     assert gpu_recipes.main([
         "resnet20", "--data-dir", str(tmp_path), "--epochs", "1",
         "--variant", "small:batch_size=16,validation=0.0,seed=3,precision=fp32",
-        "--variant", "bad:nonsense=1", "--variant", "fp16:precision=fp16", "--parallel", "2",
+        "--variant", "bad:num_classes=1", "--parallel", "2",
         "--logs", str(tmp_path / "logs"), "--json", str(out)]) == 0
     rows = {r["variant"]: r for r in json.loads(out.read_text())}
     small = rows["small"]
@@ -102,10 +102,15 @@ def test_recipe_variants_run_in_parallel_and_report_errors(tmp_path, capsys, mon
     assert small["seed"] == 3 and small["precision"] == "fp32"
     assert small["changes"] == {"batch_size": 16, "validation": 0.0, "seed": 3,
                                 "precision": "fp32"}
-    assert "unknown option(s) 'nonsense'" in rows["bad"]["error"]
-    assert "precision must be one of bf16, fp32, got 'fp16'" in rows["fp16"]["error"]
+    assert "num_classes must be between 2 and" in rows["bad"]["error"]  # a child's error
     assert json.loads((tmp_path / "logs" / "small.log").read_text().splitlines()[-1])["epoch"] == 1
     assert "| small |" in capsys.readouterr().out
+    # a key or value every child would refuse stops the command before it reads the data
+    for variant, message in (("typo:nonsense=1", "nonsense: neither a recipe field"),
+                             ("fp16:precision=fp16", "precision must be one of bf16, fp32")):
+        assert gpu_recipes.main(["resnet20", "--data-dir", str(tmp_path / "nowhere"),
+                                 "--epochs", "1", "--variant", variant]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_recipe_variants_train_on_another_dataset(tmp_path, monkeypatch):

@@ -51,30 +51,36 @@ def crop_and_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, seed: int,
-                  validation: float, precision: str) -> dict:
-    """Train one variant on the arrays saved at `arrays`; its test accuracy and epoch times."""
-    import dataclasses
-
-    import keras
-
-    import zoo
+def own_settings(changes: dict, validation: float, seed: int, precision: str) -> tuple:
+    """A variant's `validation`, `seed` and `precision` (this tool's own keys, else the given
+    ones), and its other changes: recipe fields and model options."""
     from zoo.bench.gpu import PRECISIONS
-    from zoo.data import pipeline
     from zoo.errors import ZooError
-    from zoo.recipe import compile_model
 
+    changes = dict(changes)
     validation = changes.pop("validation", validation)
     seed = changes.pop("seed", seed)
     precision = changes.pop("precision", precision)
     if precision not in PRECISIONS:
         raise ZooError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return validation, seed, precision, changes
+
+
+def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, seed: int,
+                  validation: float, precision: str) -> dict:
+    """Train one variant on the arrays saved at `arrays`; its test accuracy and epoch times."""
+    import keras
+
+    import zoo
+    from zoo.bench.gpu import PRECISIONS
+    from zoo.bench.recipes import split
+    from zoo.data import pipeline
+    from zoo.recipe import compile_model
+
+    validation, seed, precision, changes = own_settings(changes, validation, seed, precision)
     keras.mixed_precision.set_global_policy(PRECISIONS[precision][0])
     card = zoo.card(model_name)
-    fields = {f.name for f in dataclasses.fields(card.recipe)}
-    options = {k: v for k, v in changes.items() if k not in fields}
-    recipe = card.recipe.replace(**{"epochs": epochs,
-                                    **{k: v for k, v in changes.items() if k in fields}})
+    recipe, options = split(model_name, changes, epochs)
     data = np.load(arrays)
     (x, y), _ = pipeline.carve_validation(data["x_train"], data["y_train"], validation, seed)
     keras.utils.set_random_seed(seed)
@@ -105,7 +111,7 @@ def train_variant(model_name: str, changes: dict, arrays: Path, epochs: int, see
 
 @commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    from zoo.bench.recipes import parse_variant
+    from zoo.bench.recipes import parse_variant, split
 
     p = commands.Parser(prog="python -m zoo.bench.gpu_recipes", description=__doc__)
     p.add_argument("model", type=commands.model_name)
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 
     variants = args.variant or ["base:"]
     for variant in variants:  # a malformed one is refused before the data is read
-        parse_variant(variant)
+        changes = own_settings(parse_variant(variant)[1], 0.1, 0, "bf16")[3]
+        split(args.model, changes, args.epochs)
     start = time.perf_counter()
     data = zoo.data.read(args.dataset or zoo.card(args.model).dataset, args.data_dir,
                          download=False)

@@ -299,7 +299,9 @@ def test_a_new_run_starts_from_a_checkpoints_weights_with_a_fresh_optimizer(tmp_
 def test_init_from_refuses_a_checkpoint_that_does_not_fit_before_making_a_run_folder(tmp_path):
     checkpoint = small_fit(tmp_path / "a", epochs=1).last_checkpoint
     (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "cut.keras").write_bytes(checkpoint.read_bytes()[:1000])
     for model, options, file, error in (
+            ("mnist_mlp", None, tmp_path / "cut.keras", r"cut.keras: not a \.keras model file"),
             ("fashion_mlp", None, checkpoint, "do not fit fashion_mlp"),
             ("mnist_mlp", {"hidden": (512, 64)}, checkpoint, "do not fit mnist_mlp"),
             ("mnist_mlp", None, tmp_path / "missing.keras", "no such file"),
@@ -508,3 +510,25 @@ def test_settings_a_compiled_model_would_ignore_are_refused(tmp_path):
         small_fit(tmp_path / "run", model=uncompiled, dataset="mnist", top_k=5)
     result = small_fit(tmp_path / "run", model=model, dataset="mnist", epochs=1)
     assert isinstance(model.optimizer, keras.optimizers.SGD) and "loss" in result.test_metrics
+
+
+def test_the_precision_recorded_is_the_one_the_run_computes_in(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # an application's own choice
+    try:
+        small_fit(tmp_path / "run", epochs=1, mixed_precision=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == \
+        "mixed_bfloat16"
+
+
+def test_a_capped_evaluate_tests_the_examples_the_runs_own_capped_test_did(tmp_path):
+    from tests.data import writers
+
+    writers.write_npz(tmp_path / "mnist.npz", writers.mnist_like(60, 200))
+    run = small_fit(tmp_path / "run", epochs=1, steps=2, seed=1, data_dir=tmp_path,
+                    source="auto").run_dir
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["examples"] == 32  # of 200
+    again = zoo.train.evaluate(run, data_dir=tmp_path, batch_size=16, steps=2)
+    assert again["loss"] == pytest.approx(saved["test"]["loss"], rel=1e-5)

@@ -65,9 +65,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --run-dir) from where it stopped")
     p.add_argument("--init-from", metavar="CHECKPOINT",
-                   help="start a new run from the weights of this .keras checkpoint of the same "
-                        "model (a fresh optimizer and schedule): e.g. the last good one of a "
-                        "run that diverged, with a lower --learning-rate")
+                   help="start a new run from the weights of this checkpoint (.keras or "
+                        ".weights.h5) of the same model, with a fresh optimizer and schedule: "
+                        "e.g. the last good one of a run that diverged, at a lower "
+                        "--learning-rate")
     p.add_argument("--top-k", type=int, nargs="+", default=[5], metavar="K",
                    help="k of the top-k accuracy metrics (default 5)")
     p.add_argument("--steps", type=int, help="cap steps per epoch, validation and test, for "

@@ -346,12 +346,7 @@ def fit(
                                         mixed_precision, options, source)
         if init_from is not None:
             settings = dataclasses.replace(settings, init_from=_init_path(init_from))
-            # A weight that does not fit is an error before any file is written. A model of
-            # the user's own gets them now; a registered one is built again in the run.
-            with precision(settings.mixed_precision):
-                built = user_model if user_model is not None else zoo.get(
-                    settings.model, compile=False, **settings.model_options)
-                _init_weights(built, settings.init_from)
+            _check_init_from(settings, user_model)
         if isinstance(run_dir, str) and not run_dir.strip():
             raise ZooError("run_dir must name a folder, got an empty string")
         if run_dir is not None:
@@ -443,8 +438,19 @@ def _init_path(init_from: str | os.PathLike) -> str:
     return str(path.resolve())
 
 
+def _check_init_from(settings: _Settings, user_model) -> None:
+    """A weight that does not fit is an error before any file is written. A model of the
+    user's own gets the weights now; a registered one is built here only to check them (and
+    again in the run)."""
+    with precision(settings.mixed_precision):
+        built = user_model if user_model is not None else zoo.get(
+            settings.model, compile=False, **settings.model_options)
+        _init_weights(built, settings.init_from)
+
+
 def _init_weights(model: keras.Model, checkpoint: str) -> keras.Model:
     """`model` with the weights of `checkpoint`, every one of them; its optimizer starts afresh."""
+    runs.check_keras_file(Path(checkpoint))
     try:
         with warnings.catch_warnings():  # Keras warns of the parts it skips: only the optimizer
             warnings.filterwarnings("error", "Skipping")  # (its state) may be left behind
@@ -569,8 +575,9 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model
 
 
 def _precision(settings: _Settings) -> str:
-    """The dtype policy the run computes in."""
-    return mixed_policy() if settings.mixed_precision else "float32"
+    """The dtype policy the run computes in: `precision()`'s."""
+    return mixed_policy() if settings.mixed_precision else \
+        keras.mixed_precision.global_policy().name
 
 
 def _print_recipe(settings: _Settings, run_dir: Path, counts: dict[str, int],
@@ -603,6 +610,7 @@ def _restore_weights(model: keras.Model, checkpoint: Path) -> keras.Model:
     Nothing in the file is deserialised, so a model with code of its own (a `Lambda`, a custom
     layer Keras has not registered) is restored as safely as any other.
     """
+    runs.check_keras_file(checkpoint)
     optimizer = getattr(model, "optimizer", None)  # None until compiled
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)  # else its state would be skipped

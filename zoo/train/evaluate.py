@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +51,7 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> keras.Model:
     on, raises `ZooError` naming it.
     """
     checkpoint, _ = _locate(path)
-    if checkpoint.suffix == ".keras" and not zipfile.is_zipfile(checkpoint):
-        raise ZooError(f"{checkpoint}: not a .keras model file (a .keras file is a zip archive; "
-                       "this one is damaged, cut short or something else)")
+    runs.check_keras_file(checkpoint)
     try:
         model = keras.saving.load_model(checkpoint, safe_mode=safe_mode)
     except Exception as err:  # Keras raises many types for a bad file; say which file
@@ -130,8 +127,9 @@ def evaluate(
                    spec, seq)
     if task in ("reconstruction", "generation"):
         y = None
-    if steps is not None:  # spread over the whole split: its first batches may be one class
-        x, y = pipeline.sample(x, y, steps * batch_size)
+    if steps is not None:  # spread over the whole split (its first batches may be one class),
+        # drawn as the run drew its own capped test, which the same batch size repeats
+        x, y = pipeline.sample(x, y, steps * batch_size, config.get("seed", 0))
     metrics = model.evaluate(pipeline.dataset(x, y, batch_size, shuffle=False),
                              verbose=verbose, return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}

@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,14 @@ def describe_hardware(info: dict[str, Any]) -> str:
     if info.get("gpus"):
         return ", ".join(info["gpus"])
     return f"{info.get('cpu', '?')} ({info.get('cores', '?')} cores)"
+
+
+def check_keras_file(path: Path) -> None:
+    """A ZooError naming `path` if it is a `.keras` file that is not a zip archive, as every
+    `.keras` file is (Keras itself says "File not found" for a damaged one)."""
+    if path.name.endswith(".keras") and path.is_file() and not zipfile.is_zipfile(path):
+        raise ZooError(f"{path}: not a .keras model file (a .keras file is a zip archive; this "
+                       "one is damaged, cut short or something else)")
 
 
 def command_line() -> str:

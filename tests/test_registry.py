@@ -22,6 +22,7 @@ def test_list_models_sorted_with_shell_patterns_and_aliases():
     assert zoo.list_models("nothing*") == []
     assert zoo.list_models("RES*") == zoo.list_models("res*")  # case does not matter
     assert "mnist_mlp" not in zoo.list_models(exclude="mlp")  # an alias excluded too
+    assert zoo.list_models("MLP") == ["mnist_mlp"]
     for bad in (None, 3):
         with pytest.raises(zoo.ZooError, match="pattern must be a string"):
             zoo.list_models(bad)
@@ -162,6 +163,10 @@ def test_register_a_new_model_then_get_it():
         with pytest.raises(zoo.ZooError, match=r"aliases must be a tuple of names.*\(write "
                                                r"\('tinymlp',\)\)"):
             dataclasses.replace(card, name="x", aliases=("tinymlp"))
+        for bad in (None, 5):
+            with pytest.raises(zoo.ZooError, match="aliases must be a tuple of names"):
+                dataclasses.replace(card, name="x", aliases=bad)
+        assert dataclasses.replace(card, name="x", aliases=["y"]).aliases == ("y",)
         with pytest.raises(zoo.ZooError, match="name must be a non-empty string, got 5"):
             dataclasses.replace(card, name=5)
         zoo.register(dataclasses.replace(card, name="returns_none"))(lambda: None)

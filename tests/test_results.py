@@ -267,6 +267,9 @@ def test_another_projects_results_table_is_not_taken_for_the_zoos(tmp_path, monk
     monkeypatch.setattr(results, "__file__", str(tmp_path / "site-packages/zoo/results.py"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.csv").write_text("epoch,loss\n")  # a header alone too
+    with pytest.raises(zoo.ZooError, match="unexpected columns"):
+        results.check_writable(Path("results"))
     (tmp_path / "results" / "results.csv").write_text("epoch,loss\n1,0.5\n")
     assert results.read() == [] and results.read() == []
     assert len([m for m in messages if "results.csv: unexpected columns" in m

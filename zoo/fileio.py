@@ -43,8 +43,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def _plain_file_mode() -> int:
     """The mode `open(path, "w")` gives a new file: 0o666 less the process's umask."""
-    umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
-    os.umask(umask)
+    try:  # Linux states it; elsewhere reading it means setting it, for an instant
+        status = Path("/proc/self/status").read_text()
+        umask = int(next(line.split()[1] for line in status.splitlines()
+                         if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration):
+        umask = os.umask(0o022)
+        os.umask(umask)
     return 0o666 & ~umask
 
 

@@ -68,11 +68,12 @@ class Card:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ZooError(f"a card's name must be a non-empty string, got {self.name!r}")
-        if isinstance(self.aliases, str) or not all(
+        if not isinstance(self.aliases, (tuple, list)) or not all(
                 isinstance(a, str) and a for a in self.aliases):
             raise ZooError(f"{self.name}: aliases must be a tuple of names, got "
                            f"{self.aliases!r}" + (f" (write ({self.aliases!r},))"
                                                   if isinstance(self.aliases, str) else ""))
+        object.__setattr__(self, "aliases", tuple(self.aliases))  # frozen: a list becomes one
         checks.choice("task", self.task, TASKS)
 
 
@@ -155,7 +156,8 @@ def list_models(pattern: str = "*", exclude: str | tuple[str, ...] = ()) -> list
     for p in patterns:
         if not isinstance(p, str):
             raise ZooError(f"a model name pattern must be a string, like 'res*', got {p!r}")
-    pattern, *excludes = [_ALIASES.get(p, p).lower() for p in patterns]
+    aliases = {alias.lower(): name for alias, name in _ALIASES.items()}
+    pattern, *excludes = [aliases.get(p.lower(), p.lower()) for p in patterns]
     return sorted(
         name for name in _REGISTRY
         if fnmatch.fnmatchcase(name.lower(), pattern)

@@ -99,9 +99,10 @@ def read(path: Path | None = None) -> list[dict[str, str]]:
 @functools.lru_cache(maxsize=4)
 def _parse(path: str, mtime_ns: int) -> tuple[dict[str, str], ...]:
     with open(path, newline="", encoding="utf-8") as f:
-        rows = tuple(csv.DictReader(f))
-    if rows and set(rows[0]) != set(COLUMNS):
-        raise ZooError(f"{path}: unexpected columns {sorted(rows[0])}")
+        reader = csv.DictReader(f)
+        rows = tuple(reader)
+    if reader.fieldnames is not None and set(reader.fieldnames) != set(COLUMNS):
+        raise ZooError(f"{path}: unexpected columns {sorted(reader.fieldnames)}")
     return rows
 
 

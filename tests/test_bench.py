@@ -235,7 +235,8 @@ def test_recipe_variants_are_checked_before_any_training(args, message, capsys, 
     assert message in err and out == ""  # not even the table's header
 
 
-def test_a_variant_may_set_the_epochs_and_the_command_line_wins():
+def test_a_variant_may_set_its_own_epochs_over_the_command_lines():
     assert recipes.split("mnist_mlp", {"epochs": 7})[0].epochs == 7
-    assert recipes.split("mnist_mlp", {"epochs": 7}, epochs=2)[0].epochs == 2
+    assert recipes.split("mnist_mlp", {"epochs": 7}, epochs=2)[0].epochs == 7  # e80:epochs=80
+    assert recipes.split("mnist_mlp", {}, epochs=2)[0].epochs == 2
     assert recipes.split("mnist_mlp", {})[0].epochs == zoo.card("mnist_mlp").recipe.epochs

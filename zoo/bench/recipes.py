@@ -52,9 +52,9 @@ def split(model: str, changes: dict, epochs: int | None = None) -> tuple:
     if unknown:
         raise ZooError(f"{', '.join(unknown)}: neither a recipe field ({', '.join(sorted(fields))})"
                        f" nor an option of {card.name} ({', '.join(zoo.options(model))})")
-    # --epochs, where given, over a variant's own epochs (None keeps the card's)
-    recipe = card.recipe.replace(**{**{k: v for k, v in changes.items() if k in fields},
-                                    **({} if epochs is None else {"epochs": epochs})})
+    # a variant's own epochs over --epochs, which is every other variant's (None: the card's)
+    recipe = card.recipe.replace(**{**({} if epochs is None else {"epochs": epochs}),
+                                    **{k: v for k, v in changes.items() if k in fields}})
     return recipe, options
 
 

@@ -11,7 +11,7 @@ from zoo.data import synthetic
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
 from zoo.train.callbacks import TrainingInterrupted
-from zoo.train.core import fit, format_metrics
+from zoo.train.core import fit, format_metrics, resolve_verbose
 from zoo.train.evaluate import evaluate
 
 EXAMPLES = """\
@@ -155,11 +155,6 @@ def _refuse_training_flags(args: argparse.Namespace) -> None:
                        "(its run folder gives the dataset and data folder)")
 
 
-def _verbose(verbose: int | None) -> int:
-    """--verbose, else Keras' progress bar on a terminal and one line per pass when piped."""
-    return (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
-
-
 @commands.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
@@ -169,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.evaluate:
             _refuse_training_flags(args)
-            verbose = _verbose(args.verbose)
+            verbose = resolve_verbose("auto" if args.verbose is None else args.verbose)
             metrics = evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
                                batch_size=256 if args.batch_size is None else args.batch_size,
                                steps=args.steps, source=_source(args), verbose=verbose,

@@ -360,8 +360,7 @@ def fit(
     if spread.name and (user_model is not None or isinstance(model, keras.Model)):
         raise ZooError(f"distribute={spread.name!r} builds the model inside the strategy's "
                        "scope: pass a registered model's name, not a keras.Model built outside")
-    verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else checks.integer(
-        "verbose", verbose, minimum=0, maximum=2)
+    verbose = resolve_verbose(verbose)
     if run_dir is None:  # made now, once every argument is checked: nothing is left behind
         run_dir = runs.default_run_dir(settings.model)
     if not spread.chief:
@@ -450,16 +449,29 @@ def _check_init_from(settings: _Settings, user_model) -> None:
 
 def _init_weights(model: keras.Model, checkpoint: str) -> keras.Model:
     """`model` with the weights of `checkpoint`, every one of them; its optimizer starts afresh."""
-    runs.check_keras_file(Path(checkpoint))
+    return _load_weights(model, Path(checkpoint), optimizer=False,
+                         mismatch=f"init_from {checkpoint}: its weights do not fit {model.name}",
+                         advice="start from a checkpoint of the same model with the same "
+                                "options")
+
+
+def _load_weights(model: keras.Model, checkpoint: Path, *, optimizer: bool, mismatch: str,
+                  advice: str) -> keras.Model:
+    """`model.load_weights(checkpoint)`, strictly: what Keras would only warn of skipping is a
+    ZooError, `mismatch (Keras' words); advice`. With `optimizer`, that is any variable, the
+    optimizer's state included; without, any part but the optimizer, which starts afresh.
+    Nothing in the file is deserialised."""
+    runs.check_keras_file(checkpoint)
     try:
-        with warnings.catch_warnings():  # Keras warns of the parts it skips: only the optimizer
-            warnings.filterwarnings("error", "Skipping")  # (its state) may be left behind
-            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        with warnings.catch_warnings():
+            if optimizer:
+                warnings.filterwarnings("error", "Skipping variable loading")
+            else:
+                warnings.filterwarnings("error", "Skipping")
+                warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
             model.load_weights(checkpoint)
     except Exception as err:  # Keras raises ValueError, KeyError... for weights that do not fit
-        raise ZooError(f"init_from {checkpoint}: its weights do not fit {model.name} "
-                       f"({first_line(err)}); start from a checkpoint of the same model with "
-                       "the same options") from err
+        raise ZooError(f"{mismatch} ({first_line(err)}); {advice}") from err
     return model
 
 
@@ -574,6 +586,13 @@ def _build(settings: _Settings, user_model, steps_per_epoch: int) -> keras.Model
                          steps_per_epoch=steps_per_epoch, keep_jit=settings.keep_jit)
 
 
+def resolve_verbose(verbose: int | str) -> int:
+    """`"auto"`: Keras' progress bar on a terminal, one line per pass when piped; else 0-2."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return checks.integer("verbose", verbose, minimum=0, maximum=2)
+
+
 def _precision(settings: _Settings) -> str:
     """The dtype policy the run computes in: `precision()`'s."""
     return mixed_policy() if settings.mixed_precision else \
@@ -610,19 +629,15 @@ def _restore_weights(model: keras.Model, checkpoint: Path) -> keras.Model:
     Nothing in the file is deserialised, so a model with code of its own (a `Lambda`, a custom
     layer Keras has not registered) is restored as safely as any other.
     """
-    runs.check_keras_file(checkpoint)
     optimizer = getattr(model, "optimizer", None)  # None until compiled
     if optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)  # else its state would be skipped
-    try:
-        with warnings.catch_warnings():  # Keras only warns of an optimizer it cannot restore,
-            warnings.filterwarnings("error", "Skipping variable loading")  # which would restart
-            model.load_weights(checkpoint)                                 # its state at step 0
-    except Exception as err:  # Keras raises ValueError, KeyError... for weights that do not fit
-        raise ZooError(f"{checkpoint}: its weights or optimizer do not fit the model given "
-                       f"({first_line(err)}); pass the model the run was started with, "
-                       "compiled (or not) as it was then") from err
-    return model
+    # an optimizer Keras cannot restore would restart its state at step 0
+    return _load_weights(model, checkpoint, optimizer=True,
+                         mismatch=f"{checkpoint}: its weights or optimizer do not fit the model "
+                                  "given",
+                         advice="pass the model the run was started with, compiled (or not) "
+                                "as it was then")
 
 
 def _resume_from(run_dir: Path, state: dict[str, Any], settings: _Settings, user_model,

@@ -264,6 +264,6 @@ def test_training_times_under_a_minute_are_given_in_seconds():
     assert [docs.duration_text(s) for s in (9, 30, 59, 60, 2339, 4775, 5990, 11_520)] == [
         "9 s", "30 s", "59 s", "1 min", "39 min", "80 min", "1.7 h", "3.2 h"]
     page = docs.model_page("mnist_mlp")
-    wall = zoo.results.latest_per_dataset("mnist_mlp")[0].wall_time_s
+    wall = zoo.results.measured_per_dataset("mnist_mlp")[0].wall_time_s
     assert wall < 60 and f"{wall:.0f} s of training on" in page
     assert "0 min of training" not in page

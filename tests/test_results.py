@@ -238,11 +238,15 @@ def test_an_installed_package_keeps_results_in_the_working_directory(monkeypatch
     assert results.folder() == Path("results")
 
 
-def _table(path: Path, runs: dict[str, float]) -> None:
-    """A results.csv at `path` with one mnist_mlp run per `runs` item (run id -> accuracy)."""
-    rows = [{**dict.fromkeys(results.COLUMNS, "x"), "run_id": run, "model": "mnist_mlp",
-             "dataset": "mnist", "metric": "accuracy", "value": value, "epochs": 5,
-             "wall_time_s": 60} for run, value in runs.items()]
+def _table(path: Path, runs: dict[str, float], model: str = "mnist_mlp",
+           epochs: dict[str, int] | None = None) -> None:
+    """A results.csv at `path` with one run of `model` per `runs` item (run id -> accuracy),
+    of the recipe's epochs unless `epochs` gives the run's."""
+    full = zoo.card(model).recipe.epochs
+    rows = [{**dict.fromkeys(results.COLUMNS, "x"), "run_id": run, "model": model,
+             "dataset": "mnist", "metric": "accuracy", "value": value,
+             "epochs": (epochs or {}).get(run, full), "wall_time_s": 60}
+            for run, value in runs.items()]
     results.append(rows, path)
 
 
@@ -252,12 +256,34 @@ def test_an_installed_zoo_reads_its_packaged_results_then_the_users(tmp_path, mo
     _table(tmp_path / "packaged" / "results.csv", {"project": 0.98})
     (tmp_path / "packaged" / "not_measured.csv").write_text(
         "model,dataset,reason\nvgg13,cifar100,no copy\n")
-    assert results.latest("mnist_mlp").metrics == {"accuracy": 0.98}
+    assert results.measured("mnist_mlp").metrics == {"accuracy": 0.98}
     assert results.not_measured() == {"vgg13": {"dataset": "cifar100", "reason": "no copy"}}
 
     _table(tmp_path / "mine" / "results.csv", {"project": 0.98, "mine": 0.97})
     assert [run[0]["run_id"] for run in results.runs_of("mnist_mlp")] == ["project", "mine"]
     assert zoo.card("mnist_mlp").measured.metrics == {"accuracy": 0.97}
+
+
+def test_a_short_budget_run_does_not_replace_a_longer_one_on_the_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_RESULTS_DIR", str(tmp_path))
+
+    def shown(runs, epochs, model="mnist_mlp"):
+        _table(tmp_path / "results.csv", runs, model, epochs)
+        return zoo.card(model).measured
+
+    # A full-recipe run, then a user's one-epoch trial: the card keeps the full run.
+    assert shown({"full": 0.98, "trial": 0.91}, {"trial": 1}).metrics == {"accuracy": 0.98}
+    # A newer full run replaces it, whatever it scored; docs and --list read the same run.
+    assert shown({"full": 0.98, "trial": 0.91, "again": 0.97}, {"trial": 1}).metrics == \
+        {"accuracy": 0.97}
+    assert results.measured_per_dataset("mnist_mlp")[0].metrics == {"accuracy": 0.97}
+    # Only budget runs (resnet20's recipe is far longer): the longest, newest among equals.
+    budget = {"a": 0.84, "b": 0.88, "c": 0.70, "d": 0.87}
+    assert shown(budget, {"a": 38, "b": 69, "c": 1, "d": 69}, "resnet20").metrics == \
+        {"accuracy": 0.87}
+    # A recipe that has since shrunk: a run of the old, longer recipe is full too, so the
+    # newest full run is shown.
+    assert shown({"old": 0.99, "new": 0.98}, {"old": 50}).metrics == {"accuracy": 0.98}
 
 
 def test_another_projects_results_table_is_not_taken_for_the_zoos(tmp_path, monkeypatch,
@@ -307,7 +333,7 @@ def test_a_built_wheel_carries_the_results_its_cards_read(tmp_path):
         capture_output=True, text=True, check=True)
     where, measured, missing = json.loads(out.stdout.splitlines()[-1])
     assert Path(where).is_relative_to(tmp_path / "site")
-    assert measured == results.latest("mnist_mlp", "mnist").metrics
+    assert measured == results.measured("mnist_mlp", "mnist").metrics
     assert missing == results.not_measured() and missing
 
 

@@ -189,7 +189,7 @@ def _results(card: Card) -> str:
     if missing:
         lines.append(f"| measured here | not measured | {missing['dataset']} | "
                      f"{missing['reason']} |")
-    measured = results.latest_per_dataset(card.name)
+    measured = results.measured_per_dataset(card.name)
     for m in measured:
         notes = f" {m.notes}." if m.notes else ""
         lines.append(f"| measured here | {metrics_text(m.metrics)} | {m.dataset} | "

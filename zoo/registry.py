@@ -168,13 +168,14 @@ def list_models(pattern: str = "*", exclude: str | tuple[str, ...] = ()) -> list
 def card(name: str) -> Card:
     """The card of model `name` (or alias), with the result measured here when there is one.
 
-    The measured result is the newest run in `results/results.csv` on the card's dataset, else
-    on whatever dataset the model was measured (the result names it).
+    The measured result is a run in `results/results.csv` on the card's dataset, else on
+    whatever dataset the model was measured (the result names it): the newest run of the full
+    recipe, or where there is none the longest budget run (`zoo.results.measured`).
     """
     from zoo import results  # reads the registry's Result type; imported late to avoid a cycle
 
     found = _REGISTRY[resolve(name)].card
-    measured = results.latest(found.name, found.dataset) or results.latest(found.name)
+    measured = results.measured(found.name, found.dataset) or results.measured(found.name)
     return dataclasses.replace(found, measured=measured) if measured else found
 
 

@@ -6,7 +6,11 @@ no measured number is typed by hand anywhere. Models that cannot be measured her
 
 A wheel carries a copy of both tables in `zoo/_results/` (setup.py puts it there), so an
 installed zoo's cards give the project's results; the runs a user records with
-`zoo.reproduce` go to `folder()` and are read after them, so a card shows the newest.
+`zoo.reproduce` go to `folder()` and are read after them.
+
+A card shows `measured()`: the newest run that trained the recipe's full epochs, or, where no
+run did, the longest (newest among equals), so a short `--budget-minutes` run does not replace
+a longer one.
 """
 
 from __future__ import annotations
@@ -132,10 +136,10 @@ def not_measured(path: Path | None = None) -> dict[str, dict[str, str]]:
     return reasons
 
 
-def latest_per_dataset(model: str) -> list:
-    """The newest recorded run of `model` on each dataset it was measured on, as `Result`s."""
+def measured_per_dataset(model: str) -> list:
+    """`measured(model, dataset)` for each dataset `model` was measured on, as `Result`s."""
     datasets = dict.fromkeys(run[0]["dataset"] for run in runs_of(model))
-    return [latest(model, d) for d in datasets]
+    return [measured(model, d) for d in datasets]
 
 
 def runs_of(model: str, rows: list[dict[str, str]] | None = None) -> list[list[dict[str, str]]]:
@@ -147,14 +151,26 @@ def runs_of(model: str, rows: list[dict[str, str]] | None = None) -> list[list[d
     return list(grouped.values())
 
 
-def latest(model: str, dataset: str | None = None):
-    """The newest recorded run of `model` (on `dataset`, if given) as a card `Result`, or None."""
-    from zoo.registry import Result
+def measured(model: str, dataset: str | None = None):
+    """The run of `model` (on `dataset`, if given) that its card shows, as a `Result`, or None.
+
+    That is the newest run that trained the recipe's full epochs; where none did (budget runs),
+    the one that trained longest, the newest of those. A one-epoch trial thus never hides a
+    full run or a longer budget run, and a run of a shortened recipe still counts as full.
+    """
+    from zoo.registry import _REGISTRY, Result
 
     runs = [r for r in runs_of(model) if dataset is None or r[0]["dataset"] == dataset]
     if not runs:
         return None
-    run = runs[-1]
+    entry = _REGISTRY.get(model)
+    full = entry.card.recipe.epochs if entry else 0
+
+    def rank(run: list[dict[str, str]]) -> tuple[bool, int]:
+        epochs = int(run[0]["epochs"])
+        return epochs >= full, 0 if epochs >= full else epochs
+
+    run = max(reversed(runs), key=rank)  # max keeps the first of equals: the newest
     first = run[0]
     return Result(
         dataset=first["dataset"],

@@ -212,6 +212,16 @@ def test_a_ctrl_c_that_stops_reproduce_at_once_says_how_to_finish_it(tiny, monke
                            f"it with: python -m zoo.reproduce --resume {run}")
 
 
+def test_reproduce_refuses_a_dataset_the_model_cannot_take_before_reading_it(tiny,
+                                                                          monkeypatch):
+    monkeypatch.setattr(zoo.data, "read", lambda *a, **k: pytest.fail(f"read {a}"))
+    with pytest.raises(zoo.ZooError, match="mnist_mlp is not a text model; imdb holds text"):
+        reproduce.reproduce("mnist_mlp", dataset="imdb", data_dir=tiny)
+    with pytest.raises(zoo.ZooError, match=r"resnet20 takes inputs of shape \(32, 32, 3\) but "
+                                           "fashion_mnist"):
+        reproduce.reproduce("resnet20", dataset="fashion_mnist", data_dir=tiny)
+
+
 def test_reproduce_sets_the_class_count_of_a_dataset_asked_for(tiny):
     rows = reproduce.reproduce("vgg13", dataset="cifar10", data_dir=tiny, budget_minutes=0.05)
     assert {r["dataset"] for r in rows} == {"cifar10"}

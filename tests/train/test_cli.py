@@ -176,9 +176,18 @@ def test_evaluate_reads_the_runs_data_folder_and_epoch_checkpoints_belong_to_the
         assert " on mnist test: accuracy" in out
         assert "1/1" not in out and "3/3" in out  # 12 test examples in batches of 4
     code, out, _ = run_cli("--evaluate", ".", "--verbose", "0", capsys=capsys)
-    assert code == 0 and out.startswith("zoo.train: test accuracy")  # silent but the metrics
+    assert code == 0 and out.startswith("zoo.train: ")  # no progress, but the summary whole
+    assert out.count("\n") == 1 and "best.keras on mnist test: accuracy" in out
     code, _, err = run_cli("--evaluate", ".", "--batch-size", "0", capsys=capsys)
     assert code == 2 and "batch_size must be >= 1, got 0" in err
+    read = zoo.data.read
+    with monkeypatch.context() as m:  # a dataset the model cannot take is refused unread
+        m.setattr(zoo.data, "read", lambda *a, **k: pytest.fail(f"read {a}"))
+        for dataset, message in (("cifar10", "takes inputs of shape (28, 28, 1) but cifar10"),
+                                 ("imdb", "mnist_mlp is not a text model")):
+            code, _, err = run_cli("--evaluate", ".", "--dataset", dataset, capsys=capsys)
+            assert code == 2 and message in err, err
+    assert zoo.data.read is read
     # a run folder copied elsewhere: its data folder is gone, so the usual lookup is used
     (tmp_path / "data" / "mnist.npz").rename(tmp_path / "mnist.npz")
     (tmp_path / "data").rmdir()

@@ -11,7 +11,7 @@ from zoo.data import synthetic
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
 from zoo.train.callbacks import TrainingInterrupted
-from zoo.train.core import fit, format_metrics, resolve_verbose
+from zoo.train.core import fit, resolve_verbose
 from zoo.train.evaluate import evaluate
 
 EXAMPLES = """\
@@ -165,12 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.evaluate:
             _refuse_training_flags(args)
             verbose = resolve_verbose("auto" if args.verbose is None else args.verbose)
-            metrics = evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
-                               batch_size=256 if args.batch_size is None else args.batch_size,
-                               steps=args.steps, source=_source(args), verbose=verbose,
-                               safe_mode=not args.trust_code)
-            if not verbose:  # no progress, but the metrics are what the command is for
-                print(f"zoo.train: test {format_metrics(metrics)}")
+            evaluate(args.evaluate, args.dataset, data_dir=args.data_dir,
+                     batch_size=256 if args.batch_size is None else args.batch_size,
+                     steps=args.steps, source=_source(args), verbose=verbose, summary=True,
+                     safe_mode=not args.trust_code)
             return 0
         if args.trust_code:
             raise ZooError("--trust-code applies to --evaluate: training and --resume load no "

@@ -79,6 +79,7 @@ def evaluate(
     steps: int | None = None,
     source: str = "auto",
     verbose: int = 0,
+    summary: bool | None = None,
     safe_mode: bool = True,
 ) -> dict[str, float]:
     """Test-split metrics of the model saved at `path` (a `.keras` file or a run folder).
@@ -87,6 +88,8 @@ def evaluate(
     checkpoint in `RUN/checkpoints/` belongs to its run too), else the registered model's card
     and the usual lookup. IMDB models need the run's `vocabulary.json`. `safe_mode=False` (`--trust-code`)
     loads a file that holds code (a `Lambda` layer): only for files from a source you trust.
+    `verbose` is Keras' progress display; `summary` prints one line naming the file, the
+    dataset and the metrics (by default when `verbose` is on).
     """
     batch_size = checks.integer("batch_size", batch_size)
     if steps is not None:
@@ -110,21 +113,23 @@ def evaluate(
     spec = catalog.spec(dataset)
     task = config.get("task") or (zoo.card(model.name).task if model.name in zoo.list_models()
                                   else infer_task(model, spec))
-    x, y = zoo.data.read(spec.name, data_dir, source=source)["test"]
-    seq = None
-    if spec.kind == "text":
+    vectorizer = seq = None
+    if spec.kind == "text" and task == "binary_classification":  # else check_pair refuses it
         vocabulary = (run_dir or checkpoint.parent) / "vocabulary.json"
         if not vocabulary.exists():
             raise ZooError(f"{checkpoint}: a text model needs the vocabulary it was trained "
                            f"with, {vocabulary}")
         vectorizer = Vectorizer.load(vocabulary)
-        x, y, seq = vectorizer(x), y.astype("float32")[:, None], vectorizer.sequence_length
+        seq = vectorizer.sequence_length
     if task == "generation":
         check_pair((model.latent_dim,), tuple(model.generator.output_shape[1:]), task,
                    model.name, spec, seq)
     else:
         check_pair(tuple(model.input_shape[1:]), tuple(model.output_shape[1:]), task, model.name,
                    spec, seq)
+    x, y = zoo.data.read(spec.name, data_dir, source=source)["test"]  # once the pair fits
+    if vectorizer is not None:
+        x, y = vectorizer(x), y.astype("float32")[:, None]
     if task in ("reconstruction", "generation"):
         y = None
     if steps is not None:  # spread over the whole split (its first batches may be one class),
@@ -133,6 +138,6 @@ def evaluate(
     metrics = model.evaluate(pipeline.dataset(x, y, batch_size, shuffle=False),
                              verbose=verbose, return_dict=True)
     metrics = {k: float(v) for k, v in metrics.items()}
-    if verbose:
+    if verbose if summary is None else summary:
         print(f"zoo.train: {checkpoint} on {spec.name} test: {format_metrics(metrics)}")
     return metrics

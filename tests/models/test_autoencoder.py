@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -49,3 +51,25 @@ def test_a_denoising_target_is_used_when_given():
     clean = np.zeros_like(IMAGES)
     assert model.evaluate(IMAGES, clean, verbose=0) != pytest.approx(
         model.evaluate(IMAGES, IMAGES, verbose=0))
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "vae", "dcgan"])
+def test_images_already_scaled_to_unit_floats_are_warned_about(name):
+    """These models rescale 0-255 pixels inside: [0, 1] floats reach them nearly black, and an
+    autoencoder then learns to output black at a tiny loss, with nothing said."""
+    model = zoo.get(name)
+    scaled = IMAGES.astype("float32") / 255
+    warned = rf"{name} takes raw pixels \(0-255\) .* floats within \[0, 1\]"
+    with pytest.warns(UserWarning, match=warned) as caught:
+        model.fit(scaled, batch_size=8, epochs=1, verbose=0)
+    assert caught[0].filename == __file__  # it points at the user's call
+    with pytest.warns(UserWarning, match=warned):
+        model.evaluate(keras.ops.convert_to_tensor(scaled), batch_size=8, verbose=0)
+    if name != "dcgan":  # its predict takes latent vectors
+        with pytest.warns(UserWarning, match=warned):
+            model.predict(scaled, verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for images in (IMAGES, IMAGES.astype("float32")):  # pixels, as uint8 or as floats
+            model.evaluate(images, batch_size=8, verbose=0)
+    assert not [w for w in caught if "raw pixels" in str(w.message)]

@@ -14,7 +14,7 @@ from keras import layers, ops
 
 from zoo import checks
 from zoo.errors import ZooError
-from zoo.models.layers import pixel_input
+from zoo.models.layers import RawPixels, pixel_input, warn_unit_floats
 from zoo.recipe import Recipe
 from zoo.registry import Card, Reference, register
 
@@ -45,13 +45,18 @@ def _weighted_mean(values, sample_weight):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Autoencoder(keras.Model):
+class Autoencoder(RawPixels, keras.Model):
     """A functional model trained to reproduce its input image.
 
     The loss is the binary cross-entropy between the output probabilities and the input pixels
     scaled to [0, 1], averaged over pixels. The target is `y` when it is a batch of images
-    shaped like the output, else `x`: labels that come with a dataset are ignored.
+    shaped like the output, else `x`: labels that come with a dataset are ignored. `fit`,
+    `evaluate` and `predict` warn about images already scaled to [0, 1].
     """
+
+    def predict(self, x, *args, **kwargs):
+        warn_unit_floats(self.name, x)
+        return super().predict(x, *args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Pixel-wise binary cross-entropy against the (rescaled) input, plus any added losses."""

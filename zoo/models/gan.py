@@ -14,7 +14,7 @@ from keras import layers, ops
 
 from zoo import checks
 from zoo.errors import ZooError
-from zoo.models.layers import FusedBatchNormalization
+from zoo.models.layers import FusedBatchNormalization, RawPixels
 from zoo.recipe import Recipe
 from zoo.registry import Card, register
 
@@ -57,12 +57,13 @@ def _bce(target: float, logits):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class DCGAN(keras.Model):
+class DCGAN(RawPixels, keras.Model):
     """A generator and a discriminator trained against each other by `fit(real_images)`.
 
     `compile(optimizer)` sets the discriminator's optimizer and a copy of it for the generator
     (or pass `g_optimizer`). The losses are the standard non-saturating GAN losses from logits.
-    The training step is written once per backend around shared loss functions.
+    The training step is written once per backend around shared loss functions. `fit` and
+    `evaluate` warn about real images already scaled to [0, 1].
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from zoo.errors import ZooError
@@ -34,6 +37,35 @@ def pixel_input(
     if len(scale) == 1:
         scale, offset = scale[0], offset[0]
     return inputs, layers.Rescaling(scale, offset=offset, name="standardize")(inputs)
+
+
+def warn_unit_floats(model_name: str, x) -> None:
+    """Warn when `x`, given to a model of raw pixels (0-255), is floats all within [0, 1].
+
+    The model rescales inside, so such images reach it nearly black: an autoencoder then learns
+    to output black at a deceptively small loss, and a GAN learns black images. Arrays and
+    tensors are checked (one max); a `tf.data` pipeline or generator is not read ahead for it.
+    """
+    if not (isinstance(x, np.ndarray) or ops.is_tensor(x)) or not math.prod(x.shape):
+        return
+    if keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat")) and \
+            float(ops.max(x)) <= 1.0:
+        warnings.warn(f"{model_name} takes raw pixels (0-255) and rescales them itself, but "
+                      "these images are floats within [0, 1]: pass the uint8 images (or multiply "
+                      "by 255), or the model sees them nearly black", UserWarning, stacklevel=3)
+
+
+class RawPixels:
+    """For a `keras.Model` subclass that trains on raw pixels: `fit` and `evaluate` warn about
+    images already scaled to [0, 1] (`warn_unit_floats`)."""
+
+    def fit(self, x=None, *args, **kwargs):
+        warn_unit_floats(self.name, x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        warn_unit_floats(self.name, x)
+        return super().evaluate(x, *args, **kwargs)
 
 
 def _as_list(value: Sequence[float] | float | None) -> list[float]:

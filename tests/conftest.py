@@ -87,7 +87,7 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture
 def messages():
-    """Lines the zoo logs while the test runs (its logger does not propagate to caplog's)."""
+    """Lines the zoo logs while the test runs, its "zoo" logger and those under it."""
     lines = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())

@@ -9,6 +9,7 @@ zoo.card("vgg13")             # task, dataset, shapes, parameters, recipe, resul
 """
 
 import logging
+import sys
 
 from zoo import data, models, train
 from zoo.errors import ZooError
@@ -17,15 +18,30 @@ from zoo.registry import Card, Reference, Result, card, get, list_models, option
 
 __version__ = "0.1.0"
 
-# The zoo says where its data came from and what it is doing in one-line messages on stderr,
-# unless the application has configured logging for "zoo" itself.
+
+class _Fallback(logging.StreamHandler):
+    """The zoo's one-line messages on stderr ("zoo: ..."), until the application configures
+    logging: once the root logger has a handler, they reach the application's handlers only."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)  # the stream is whatever sys.stderr is when it emits
+        self.setFormatter(logging.Formatter("zoo: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+# The zoo says where its data came from and what it is doing, unless the application has
+# configured logging for "zoo" itself.
 _log = logging.getLogger("zoo")
 if not _log.handlers:
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("zoo: %(message)s"))
-    _log.addHandler(_handler)
+    _log.addHandler(_Fallback())
     _log.setLevel(logging.INFO)
-    _log.propagate = False
 
 __all__ = [
     "Card",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import keras
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.models.layers import warn_unit_floats
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
 
@@ -60,16 +62,23 @@ def test_images_already_scaled_to_unit_floats_are_warned_about(name):
     model = zoo.get(name)
     scaled = IMAGES.astype("float32") / 255
     warned = rf"{name} takes raw pixels \(0-255\) .* floats within \[0, 1\]"
-    with pytest.warns(UserWarning, match=warned) as caught:
-        model.fit(scaled, batch_size=8, epochs=1, verbose=0)
-    assert caught[0].filename == __file__  # it points at the user's call
+    for kwargs in ({"validation_split": 0.5}, {"validation_data": (scaled,)}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(IMAGES if "validation_data" in kwargs else scaled, batch_size=4, epochs=2,
+                      verbose=0, **kwargs)
+        caught = [w for w in caught if "raw pixels" in str(w.message)]
+        assert len(caught) == 1 and re.search(warned, str(caught[0].message))
+        assert caught[0].filename == __file__  # the user's call, not Keras' validation pass
     with pytest.warns(UserWarning, match=warned):
         model.evaluate(keras.ops.convert_to_tensor(scaled), batch_size=8, verbose=0)
     if name != "dcgan":  # its predict takes latent vectors
         with pytest.warns(UserWarning, match=warned):
             model.predict(scaled, verbose=0)
+    with pytest.warns(UserWarning, match=r"floats within \[-1, 1\]"):  # scaled as GANs scale
+        warn_unit_floats(name, scaled * 2 - 1)  # (PyTorch's loss refuses the negative targets)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for images in (IMAGES, IMAGES.astype("float32")):  # pixels, as uint8 or as floats
+        warnings.simplefilter("always")  # pixels as uint8 or floats, and black float pixels
+        for images in (IMAGES, IMAGES.astype("float32"), np.zeros_like(scaled)):
             model.evaluate(images, batch_size=8, verbose=0)
     assert not [w for w in caught if "raw pixels" in str(w.message)]

@@ -40,31 +40,53 @@ def pixel_input(
 
 
 def warn_unit_floats(model_name: str, x) -> None:
-    """Warn when `x`, given to a model of raw pixels (0-255), is floats all within [0, 1].
+    """Warn when `x`, images for a model of raw pixels (0-255), are floats no larger than 1.
 
     The model rescales inside, so such images reach it nearly black: an autoencoder then learns
-    to output black at a deceptively small loss, and a GAN learns black images. Arrays and
-    tensors are checked (one max); a `tf.data` pipeline or generator is not read ahead for it.
+    to output black at a deceptively small loss, and a GAN learns black images. NumPy arrays,
+    backend tensors and what NumPy can read (a PyTorch CPU tensor, a JAX array) are checked,
+    by their minimum and maximum; a `tf.data` pipeline or generator is not read ahead for it,
+    and an all-black batch is not warned about.
     """
-    if not (isinstance(x, np.ndarray) or ops.is_tensor(x)) or not math.prod(x.shape):
+    if ops.is_tensor(x):
+        if not math.prod(x.shape) or not _is_float(x.dtype):
+            return
+        low, high = float(ops.min(x)), float(ops.max(x))
+    elif hasattr(x, "__array__"):
+        try:
+            x = np.asarray(x)
+        except (TypeError, RuntimeError, ValueError):  # a tensor on another framework's GPU
+            return
+        if not x.size or not _is_float(x.dtype):
+            return
+        low, high = float(np.min(x)), float(np.max(x))
+    else:
         return
-    if keras.backend.standardize_dtype(x.dtype).startswith(("float", "bfloat")) and \
-            float(ops.max(x)) <= 1.0:
+    if 0 < high <= 1.0:
         warnings.warn(f"{model_name} takes raw pixels (0-255) and rescales them itself, but "
-                      "these images are floats within [0, 1]: pass the uint8 images (or multiply "
-                      "by 255), or the model sees them nearly black", UserWarning, stacklevel=3)
+                      f"these images are floats within [{low:.3g}, {high:.3g}]: pass the uint8 "
+                      "images (or multiply [0, 1] images by 255), or the model sees them nearly "
+                      "black", UserWarning, stacklevel=3)
+
+
+def _is_float(dtype) -> bool:
+    return keras.backend.standardize_dtype(dtype).startswith(("float", "bfloat"))
 
 
 class RawPixels:
-    """For a `keras.Model` subclass that trains on raw pixels: `fit` and `evaluate` warn about
-    images already scaled to [0, 1] (`warn_unit_floats`)."""
+    """For a `keras.Model` subclass that trains on raw pixels: `fit` (its `validation_data`
+    too) and `evaluate` warn about images already scaled down (`warn_unit_floats`)."""
 
     def fit(self, x=None, *args, **kwargs):
         warn_unit_floats(self.name, x)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation:
+            warn_unit_floats(self.name, validation[0])
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
-        warn_unit_floats(self.name, x)
+        if not kwargs.get("_use_cached_eval_dataset"):  # fit's validation pass: checked in fit
+            warn_unit_floats(self.name, x)
         return super().evaluate(x, *args, **kwargs)
 
 

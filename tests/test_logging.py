@@ -21,3 +21,9 @@ def test_messages_go_to_stderr_until_the_application_configures_logging(monkeypa
     log.info("read cifar10")
     assert [r.getMessage() for r in records] == ["read cifar10"]  # once, in its own log
     assert capsys.readouterr().err == ""
+
+    monkeypatch.setattr(root, "handlers", [])  # a handler on "zoo" alone, set up after import
+    monkeypatch.setattr(logging.getLogger("zoo"), "handlers",
+                        [*logging.getLogger("zoo").handlers, handler])
+    log.info("read imdb")
+    assert records[-1].getMessage() == "read imdb" and capsys.readouterr().err == ""

@@ -21,7 +21,8 @@ __version__ = "0.1.0"
 
 class _Fallback(logging.StreamHandler):
     """The zoo's one-line messages on stderr ("zoo: ..."), until the application configures
-    logging: once the root logger has a handler, they reach the application's handlers only."""
+    logging: once the root logger or the "zoo" logger has another handler, the messages reach
+    the application's handlers only."""
 
     def __init__(self) -> None:
         logging.Handler.__init__(self)  # the stream is whatever sys.stderr is when it emits
@@ -32,12 +33,12 @@ class _Fallback(logging.StreamHandler):
         return sys.stderr
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not logging.getLogger().handlers:
+        if not logging.getLogger().handlers and all(h is self for h in _log.handlers):
             super().emit(record)
 
 
-# The zoo says where its data came from and what it is doing, unless the application has
-# configured logging for "zoo" itself.
+# The zoo says where its data came from and what it is doing, at INFO (an application quiets
+# it with logging.getLogger("zoo").setLevel(logging.WARNING)).
 _log = logging.getLogger("zoo")
 if not _log.handlers:
     _log.addHandler(_Fallback())

@@ -34,7 +34,8 @@ def extract(archive: Path, root: Path | None = None) -> Path:
     """Extract `archive` once into `root` (default: the cache's `extracted/`) and return the folder.
 
     The folder is keyed by the archive's path, size and modification time, so a changed archive
-    is extracted afresh. Raises `ZooError` naming the archive if it is corrupt or unsafe.
+    is extracted afresh, and its earlier extractions are then removed (they would pile up, one
+    full copy per change). Raises `ZooError` naming the archive if it is corrupt or unsafe.
     """
     if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4: no safe extraction
         raise fail(archive, "this Python's tarfile has no extraction filters, so the archive "
@@ -57,7 +58,7 @@ def extract(archive: Path, root: Path | None = None) -> Path:
     try:
         with tarfile.open(archive, "r:*") as tar:
             tar.extractall(partial, filter="data")
-        (partial / DONE).write_text(str(archive) + "\n")
+        (partial / DONE).write_text(f"{archive.resolve()}\n")
         try:
             os.rename(partial, target)
         except OSError:
@@ -74,7 +75,23 @@ def extract(archive: Path, root: Path | None = None) -> Path:
                             "corrupt, truncated, or holds unsafe members") from err
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    _remove_earlier(root, stem, target, archive)
     return target
+
+
+def _remove_earlier(root: Path, stem: str, target: Path, archive: Path) -> None:
+    """Remove the finished extractions in `root` of `archive` before it changed (the path its
+    completion mark records), other than `target`."""
+    for other in root.glob(f"{stem}-*"):
+        if other == target or ".partial-" in other.name:
+            continue
+        try:
+            source = (other / DONE).read_text().strip()
+        except OSError:
+            continue
+        if Path(source) == archive.resolve():
+            log.info("removing %s, extracted from %s before it changed", other, archive)
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _pid_alive(pid: str) -> bool:

@@ -7,7 +7,7 @@ import pytest
 
 import zoo
 from tests.data import writers
-from zoo.data import pipeline
+from zoo.data import pipeline, synthetic
 
 
 def epoch(ds):
@@ -97,6 +97,12 @@ def test_validation_is_disjoint_reproducible_and_keeps_order():
     np.testing.assert_array_equal(vx, vx2)
     (_, _), (vx3, _) = pipeline.carve_validation(x, x, 0.1, seed=1)
     assert not np.array_equal(vx, vx3)
+    # a small set still gets its one validation example: synthetic:4, the smallest allowed
+    (tx, _), (vx, _) = pipeline.carve_validation(x[:4], x[:4], 0.1, seed=0)
+    assert len(vx) == 1 and len(tx) == 3
+    train, validation = zoo.data.load("mnist", source=f"synthetic:{synthetic.MINIMUM}",
+                                      split=["train", "validation"], batch_size=2)
+    assert sum(len(b[1]) for b in train) == 3 and sum(len(b[1]) for b in validation) == 1
 
 
 def test_a_capped_evaluation_draws_from_the_whole_split_not_its_first_class():

@@ -22,11 +22,12 @@ CROP_PADDING = 4  # CIFAR augmentation: pixels of zero padding before the random
 def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """Split `(x, y)` into `(train, validation)` by a seeded permutation; both keep their order.
 
-    The same `fraction` and `seed` always give the same, disjoint parts.
+    The same `fraction` and `seed` always give the same, disjoint parts. A fraction above 0
+    holds out at least one example (0.1 of 4 holds out 1, where rounding gave none).
     """
     fraction = checks.number("validation", fraction, minimum=0.0, maximum=1.0, open_max=True)
     seed = checks.seed(seed)
-    count = round(fraction * len(x))
+    count = max(1, round(fraction * len(x))) if fraction else 0
     if fraction and not 0 < count < len(x):
         raise ZooError(f"validation={fraction} leaves {len(x) - count} of {len(x)} training "
                        "examples: choose a fraction that keeps both parts non-empty")

@@ -64,19 +64,22 @@ def unreachable(url: str, timeout: float = 5.0) -> str | None:
     """Why `url`'s host cannot be reached (no DNS, no route), or `None` if a connection opens.
 
     TFDS retries a failed download for minutes; this check answers in seconds when offline.
-    Behind a proxy (`https_proxy`, `http_proxy`, `all_proxy`) nothing is probed: the direct
-    connection would fail where TFDS, which goes through the proxy, succeeds.
+    Behind a proxy (`https_proxy`, `http_proxy`, `all_proxy`, unless `no_proxy` exempts the
+    host) the proxy is probed instead: the direct connection would fail where TFDS, through
+    the proxy, succeeds. A proxy that answers but cannot reach the host is not noticed here.
     """
     parts = urlparse(url.split()[0])
-    proxies = urllib.request.getproxies()
-    if proxies.get(parts.scheme) or proxies.get("all"):
-        return None
-    host = parts.hostname or ""
+    host, what = parts.hostname or "", ""
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    proxy = urllib.request.getproxies().get(parts.scheme) or urllib.request.getproxies().get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxied = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        host, what = proxied.hostname or "", "the proxy "
+        port = proxied.port or (443 if proxied.scheme == "https" else 80)
     try:
-        socket.create_connection((host, parts.port or (80 if parts.scheme == "http" else 443)),
-                                 timeout=timeout).close()
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
-        return f"cannot reach {host} ({err.strerror or err})"
+        return f"cannot reach {what}{host}:{port} ({err.strerror or err})"
     return None
 
 

@@ -117,7 +117,7 @@ def test_nothing_found_gives_one_error_listing_every_place(tmp_path, monkeypatch
     assert "TensorFlow Datasets in" in message and "not prepared" in message
     assert "download through TensorFlow Datasets: failed (ConnectionError" in message
     assert "pass that folder as data_dir=" in message and "ZOO_DATA_DIR" in message
-    assert "the dataset's own folder works too" in message
+    assert "the dataset's own folder works too if it keeps one of those names" in message
     assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz" in message
 
 

@@ -170,5 +170,5 @@ def read(spec: DatasetSpec, data_dir: str | os.PathLike | None = None, *, source
         f"cannot find the {spec.name} dataset. Looked in:\n  - " + "\n  - ".join(tried)
         + f"\nTo use local files, put them, under one of the names above, in a folder and pass "
         f"that folder as data_dir=... (or --data-dir, or set ZOO_DATA_DIR); the dataset's own "
-        f"folder works too. The official files: {spec.download}"
+        f"folder works too if it keeps one of those names. The official files: {spec.download}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -34,8 +35,11 @@ def unknown(kind: str, name: object, choices: Iterable[str]) -> ZooError:
 
 def first_line(err: BaseException, default: str | None = None) -> str:
     """The first line of `err`'s message, for quoting a library's error in one of ours; its type
-    name (or `default`) when the message is empty."""
-    text = str(err).strip()
-    if text:
-        return text.splitlines()[0]
+    name (or `default`) when the message is empty. The graph-node and tf.data iterator
+    prefixes of a TensorFlow op error are left out: they name TensorFlow's internals."""
+    lines = str(err).strip().splitlines()
+    if lines:
+        line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0])
+        return re.sub(r"^Error in user-defined function passed to .*? transformation with "
+                      r"iterator: [\w:]+: ", "", line)
     return type(err).__name__ if default is None else default

@@ -16,7 +16,7 @@ import numpy as np
 from zoo.data import npz
 from zoo.data.arrays import Splits, checked, fail
 from zoo.data.catalog import DatasetSpec
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.fileio import atomic_path, cache_dir
 
 EXTENSIONS = {".png", ".jpg", ".jpeg"}
@@ -101,7 +101,7 @@ def _decode(paths: list[Path], shape: tuple[int, ...]) -> np.ndarray:
         try:
             image = next(it)
         except tf.errors.OpError as err:
-            raise fail(paths[i], f"cannot decode image ({err.message.splitlines()[0]})") from err
+            raise fail(paths[i], f"cannot decode image ({first_line(err)})") from err
         if image.shape != shape:
             raise fail(paths[i], f"image has shape {image.shape}, expected {shape}")
         out[i] = image

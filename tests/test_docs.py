@@ -246,6 +246,7 @@ NOT_FIGURES = {"3.10": "the oldest Python pyproject.toml accepts",
 def test_hand_written_prose_types_no_figures(page):
     prose = BLOCK.sub("", re.sub(r"^```text\n.*?^```", "", page.read_text(), flags=re.S | re.M))
     prose = re.sub(r"`[^`]*`", "", prose)  # inline code: names, commands, options
+    prose = docs.MARKER.sub("", prose)  # values beside their markers: checked against the code
     typed = [m.group(0) for m in TYPED_FIGURE.finditer(prose) if m.group(0) not in NOT_FIGURES]
     assert not typed, f"{page.name} types {typed}: fill them from the code with a marker"
 
@@ -257,6 +258,19 @@ def test_markers_are_filled_from_the_code():
     assert filled == f"{text.SEQUENCE_LENGTH:,} tokens"
     with pytest.raises(ValueError, match="unknown marker"):
         docs.fill_markers("<!-- zoo:nonsense -->", docs.values())
+    written = docs.fill_markers("last <!-- zoo:sequence_length -->12<!-- /zoo --> tokens",
+                                docs.values())
+    assert written == f"last {text.SEQUENCE_LENGTH:,} tokens"  # the value beside it is replaced
+    assert docs.stale_values("<!-- zoo:sequence_length -->12<!-- /zoo -->", docs.values()) == [
+        f"<!-- zoo:sequence_length -->{text.SEQUENCE_LENGTH:,}<!-- /zoo --> (written: '12')"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_settings_written_beside_their_markers_are_the_codes(page):
+    """A page read unbuilt (on GitHub, as the README links it) shows the values written beside
+    the markers; they said "(default )" when the markers stood alone."""
+    stale = docs.stale_values(page.read_text(), docs.values())
+    assert not stale, f"{page.name}: write " + "; ".join(stale)
 
 
 def test_training_times_under_a_minute_are_given_in_seconds():

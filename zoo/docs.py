@@ -348,17 +348,29 @@ def values() -> dict[str, str]:
             "validation": f"{validation:g}", "validation_percent": f"{100 * validation:g}%"}
 
 
-MARKER = re.compile(r"<!-- zoo:(\w+) -->")
+# A setting is written beside its marker, `<!-- zoo:NAME -->value<!-- /zoo -->`, so the page
+# reads right unbuilt too (stale_values checks it); a table's marker stands alone.
+MARKER = re.compile(r"<!-- zoo:(\w+) -->(?:(?P<written>[^<\n]*)<!-- /zoo -->)?")
 
 
 def fill_markers(text: str, fills: dict[str, str], page: str = "page") -> str:
-    """Replace each `<!-- zoo:NAME -->` in `text` by `fills[NAME]`; an unknown NAME is an error."""
+    """Replace each marker in `text` (with the value written beside it) by `fills[NAME]`; an
+    unknown NAME is an error."""
     def fill(match: re.Match) -> str:
         if match.group(1) not in fills:
             raise ValueError(f"{page}: unknown marker {match.group(0)}")
         return fills[match.group(1)]
 
     return MARKER.sub(fill, text)
+
+
+def stale_values(text: str, fills: dict[str, str]) -> list[str]:
+    """The settings of `fills` whose markers in `text` are not followed by the value the code
+    gives now (`<!-- zoo:NAME -->value<!-- /zoo -->`), each as a line saying what to write."""
+    return [f"<!-- zoo:{m.group(1)} -->{fills[m.group(1)]}<!-- /zoo --> "
+            f"(written: {m.group('written')!r})"
+            for m in MARKER.finditer(text)
+            if m.group(1) in fills and m.group("written") != fills[m.group(1)]]
 
 
 def nav() -> str:

@@ -16,8 +16,12 @@ class ZooError(ValueError):
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """Return `" (did you mean 'x'?)"` for the closest choices to `name`, or `""` if none is close."""
-    matches = difflib.get_close_matches(str(name), list(choices), n=3, cutoff=0.6)
+    """Return `" (did you mean 'x'?)"` for the closest choices to `name`, or `""` if none is close.
+
+    Case is ignored in the comparison, so `'MNIST'` suggests `'mnist'`."""
+    lowered = {str(c).lower(): c for c in choices}
+    matches = [lowered[m] for m in difflib.get_close_matches(str(name).lower(), list(lowered),
+                                                             n=3, cutoff=0.6)]
     if not matches:
         return ""
     quoted = " or ".join(repr(m) for m in matches)

@@ -32,6 +32,10 @@ def test_unknown_dataset_names_close_matches():
         zoo.data.info("cifar1000")
     with pytest.raises(zoo.ZooError, match="did you mean 'mnist'"):
         zoo.data.load("mnits")
+    with pytest.raises(zoo.ZooError, match=r"unknown dataset 'MNIST' \(did you mean 'mnist'"):
+        zoo.data.load("MNIST")  # names are case-sensitive, the suggestion is not
+    with pytest.raises(zoo.ZooError, match=r"data_dir must be a folder's path .* got int 5"):
+        zoo.data.load("mnist", data_dir=5)
 
 
 def test_every_models_default_dataset_is_loadable():

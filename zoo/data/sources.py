@@ -39,6 +39,9 @@ def data_folder(data_dir: str | os.PathLike | None) -> Path | None:
     chosen = data_dir if data_dir is not None else os.environ.get("ZOO_DATA_DIR")
     if chosen is None or str(chosen) == "":
         return None
+    if not isinstance(chosen, (str, os.PathLike)):
+        raise ZooError(f"data_dir must be a folder's path (a str or Path), got "
+                       f"{type(chosen).__name__} {chosen!r}")
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
         origin = "data_dir" if data_dir is not None else "ZOO_DATA_DIR"

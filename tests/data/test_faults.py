@@ -282,11 +282,15 @@ def test_archive_that_holds_something_else(tmp_path):
     assert "the archive holds no imagefolder data for cifar10" in read_error("cifar10", tmp_path)
 
 
-def test_a_damaged_decoding_cache_is_rebuilt(tmp_path):
+def test_a_damaged_decoding_cache_is_rebuilt(tmp_path, messages):
     want = writers.cifar_like(10, 10, 10, seed=8)
     writers.write_image_folder(tmp_path / "cifar10", want, CIFAR10, ext="png")
     first = zoo.data.read("cifar10", tmp_path)
     (cached,) = (tmp_path / "cache" / "decoded").glob("cifar10-*.npz")
+    zoo.data._read.cache_clear()
+    messages.clear()
+    zoo.data.read("cifar10", tmp_path)  # from the cache: warnings name the user's folder
+    assert f"{tmp_path / 'cifar10'}: train split has 10 examples" in "\n".join(messages)
     cached.write_bytes(cached.read_bytes()[:200])  # e.g. a disk that filled up long ago
     zoo.data._read.cache_clear()
     again = zoo.data.read("cifar10", tmp_path)

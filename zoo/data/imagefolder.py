@@ -124,7 +124,7 @@ def read(folder: Path, spec: DatasetSpec) -> Splits:
     cached = cache_dir() / "decoded" / f"{spec.name}-{digest.hexdigest()[:16]}.npz"
     if cached.exists():
         try:
-            return npz.read(cached, spec)
+            return npz.read(cached, spec, origin=folder)
         except ZooError as err:  # a damaged cache is the zoo's own file: decode afresh
             log.warning("%s; decoding the images again", err)
             cached.unlink(missing_ok=True)

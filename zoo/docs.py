@@ -34,10 +34,11 @@ def percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
-def metric_text(key: str, value: float) -> str:
-    """`accuracy 0.72` -> `top-1 72.00%`; other metrics as numbers."""
+def metric_text(key: str, value: float, task: str | None = None) -> str:
+    """`accuracy 0.72` -> `top-1 72.00%` (`accuracy 72.00%` for a binary classifier, which has
+    no top-k); other metrics as numbers."""
     if key == "accuracy":
-        return f"top-1 {percent(value)}"
+        return f"{'accuracy' if task == 'binary_classification' else 'top-1'} {percent(value)}"
     if key.startswith("top") and key.endswith("_accuracy"):
         return f"top-{key[3:-9]} {percent(value)}"
     return f"{key.replace('_', ' ')} {value:.4g}"
@@ -52,8 +53,8 @@ def duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def metrics_text(metrics: dict[str, float]) -> str:
-    return ", ".join(metric_text(k, v) for k, v in metrics.items())
+def metrics_text(metrics: dict[str, float], task: str | None = None) -> str:
+    return ", ".join(metric_text(k, v, task) for k, v in metrics.items())
 
 
 FAMILY_ORDER = ("mlp", "vgg", "resnet", "autoencoder", "rnn", "gan")  # the README's order
@@ -90,10 +91,20 @@ def model_path(name: str) -> str:
 
 
 def reference_text(card: Card) -> str:
-    if card.reference is None:
+    """The reference result for tables, naming its dataset or split where not the card's test."""
+    ref = card.reference
+    if ref is None:
         return "-"
-    other = f" ({card.reference.dataset})" if card.reference.dataset != card.dataset else ""
-    return metrics_text(card.reference.metrics) + other
+    where = [f"{ref.model}'s"] if ref.model else []
+    where += [d for d in (ref.dataset,) if d != card.dataset] + \
+        ([f"{ref.split} split"] if ref.split != "test" else [])
+    return metrics_text(ref.metrics, card.task) + (f" ({', '.join(where)})" if where else "")
+
+
+def run_length_text(card: Card, epochs: int) -> str:
+    """`5 epochs`, or `14 of 180 epochs` for a run cut short of the card's recipe (a budget)."""
+    full = card.recipe.epochs
+    return epochs_text(epochs) if epochs >= full else f"{epochs:g} of {epochs_text(full)}"
 
 
 def measured_text(card: Card) -> str:
@@ -102,7 +113,7 @@ def measured_text(card: Card) -> str:
     if card.measured is None:
         return f"not measured on {missing['dataset']}" if missing else "not measured yet"
     m = card.measured
-    text = f"{metrics_text(m.metrics)} ({m.dataset}, {epochs_text(m.epochs)})"
+    text = f"{metrics_text(m.metrics, card.task)} ({m.dataset}, {run_length_text(card, m.epochs)})"
     if m.dataset != card.dataset:
         text = f"not measured on {card.dataset}; {text}"
     return text
@@ -181,8 +192,11 @@ def _results(card: Card) -> str:
     lines = ["| | result | dataset | details |", "|---|---|---|---|"]
     if card.reference:
         notes = f" {card.reference.notes}" if card.reference.notes else ""
-        lines.append(f"| reference | {metrics_text(card.reference.metrics)} | "
-                     f"{card.reference.dataset} | {card.reference.source}.{notes} |")
+        split = f" ({card.reference.split})" if card.reference.split != "test" else ""
+        if card.reference.model:
+            notes = f" Measured on {card.reference.model}.{notes}"
+        lines.append(f"| reference | {metrics_text(card.reference.metrics, card.task)} | "
+                     f"{card.reference.dataset}{split} | {card.reference.source}.{notes} |")
     else:
         lines.append("| reference | - | - | no published figure for this exact model |")
     missing = results.not_measured().get(card.name)
@@ -192,8 +206,9 @@ def _results(card: Card) -> str:
     measured = results.measured_per_dataset(card.name)
     for m in measured:
         notes = f" {m.notes}." if m.notes else ""
-        lines.append(f"| measured here | {metrics_text(m.metrics)} | {m.dataset} | "
-                     f"{epochs_text(m.epochs)}, {duration_text(m.wall_time_s)} of training on "
+        lines.append(f"| measured here | {metrics_text(m.metrics, card.task)} | {m.dataset} | "
+                     f"{run_length_text(card, m.epochs)}, {duration_text(m.wall_time_s)} of "
+                     "training on "
                      f"{m.hardware}, {m.backend} backend, {m.date}.{notes} |")
     if not measured and not missing:
         lines.append("| measured here | not measured yet | - | - |")

@@ -24,6 +24,8 @@ class Reference:
     metrics: dict[str, float]
     source: str
     notes: str = ""
+    split: str = "test"  # where the source measured it: "test", or "validation" where it says
+    model: str = ""  # the model the source measured, where it is not this one (a close kin)
 
 
 @dataclass(frozen=True)

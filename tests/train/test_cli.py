@@ -34,7 +34,11 @@ def test_list_prints_every_model(capsys):
     for name in zoo.list_models():
         assert any(line.startswith(name + " ") for line in lines), name
     vgg = next(line for line in lines if line.startswith("vgg13_bn"))
-    assert "cifar100" in vgg and "9,590,948" in vgg and "top1 72.00%" in vgg and "top5 90.29%" in vgg
+    assert "cifar100" in vgg and "9,590,948" in vgg and "top-1 72.00%, top-5 90.29%  " in vgg
+    plain = next(line for line in lines if line.startswith("vgg13 "))
+    assert "top-5 90.29% (VGG13-BN's)" in plain  # the reference is the kin's, and says so
+    rnn = next(line for line in lines if line.startswith("imdb_rnn "))
+    assert "accuracy 85.00% (validation split)" in rnn and "top-1" not in rnn  # binary
     code, out, _ = run_cli("--list", "res*", capsys=capsys)  # a pattern keeps those models
     assert code == 0 and [line.split()[0] for line in out.splitlines()[2:]] == \
         zoo.list_models("res*")
@@ -44,9 +48,11 @@ def test_list_prints_every_model(capsys):
         card = zoo.card(name)
         line = next(line for line in lines if line.startswith(name + " "))
         if card.measured and card.measured.dataset != card.dataset:
-            assert line.endswith(f"(on {card.measured.dataset})"), line
+            assert f"(on {card.measured.dataset}" in line, line
         else:
             assert "(on " not in line, line
+        if card.measured and card.measured.epochs < card.recipe.epochs:  # a budget run
+            assert line.endswith(f"{card.measured.epochs} of {card.recipe.epochs} epochs)"), line
 
 
 def test_train_then_evaluate_through_the_cli(tmp_path, capsys):

@@ -102,4 +102,5 @@ imdb_rnn = register(_card("rnn", 2_580_673, Reference(
     metrics={"accuracy": 0.85},
     source="F. Chollet, Deep Learning with Python, chapter 6: a SimpleRNN on the IMDB reviews "
            "reaches about 85% validation accuracy",
+    split="validation",
 )))(_options("rnn"))

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 import zoo
-from zoo import commands
+from zoo import commands, docs
 from zoo.data import synthetic
 from zoo.errors import ZooError
 from zoo.recipe import OPTIMIZERS
@@ -106,25 +106,20 @@ def models_table(pattern: str = "*") -> str:
         raise ZooError(f"no model matches {pattern!r}; --list alone lists them all")
     for name in names:
         card = zoo.card(name)
-        reference = "-"
-        if card.reference:
-            reference = ", ".join(_metric(k, v) for k, v in card.reference.metrics.items())
         measured = "-"
         if card.measured:
-            measured = ", ".join(_metric(k, v) for k, v in card.measured.metrics.items())
-            if card.measured.dataset != card.dataset:  # not comparable with the reference
-                measured += f" (on {card.measured.dataset})"
-        rows.append((name, card.family, card.dataset, f"{card.params:,}", reference, measured))
+            m = card.measured
+            measured = docs.metrics_text(m.metrics, card.task)
+            notes = [f"on {m.dataset}"] if m.dataset != card.dataset else []  # not comparable
+            if m.epochs < card.recipe.epochs:  # a budget run, short of the recipe
+                notes.append(docs.run_length_text(card, m.epochs))
+            measured += f" ({', '.join(notes)})" if notes else ""
+        rows.append((name, card.family, card.dataset, f"{card.params:,}",
+                     docs.reference_text(card), measured))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def _metric(key: str, value: float) -> str:
-    if "accuracy" in key:
-        return f"{key.replace('_accuracy', '').replace('accuracy', 'top1')} {100 * value:.2f}%"
-    return f"{key} {value:.4g}"
 
 
 def _source(args: argparse.Namespace) -> str:

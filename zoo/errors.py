@@ -42,8 +42,9 @@ def first_line(err: BaseException, default: str | None = None) -> str:
     name (or `default`) when the message is empty. The graph-node and tf.data iterator
     prefixes of a TensorFlow op error are left out: they name TensorFlow's internals."""
     lines = str(err).strip().splitlines()
-    if lines:
-        line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0])
-        return re.sub(r"^Error in user-defined function passed to .*? transformation with "
-                      r"iterator: [\w:]+: ", "", line)
+    line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[0]) if lines else ""
+    line = re.sub(r"^Error in user-defined function passed to .*? transformation with "
+                  r"iterator: [\w:]+: ", "", line)
+    if line:
+        return line
     return type(err).__name__ if default is None else default

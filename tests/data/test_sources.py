@@ -153,6 +153,10 @@ def test_behind_a_proxy_the_proxy_is_probed_not_the_host(monkeypatch):
     monkeypatch.delenv("no_proxy")
     monkeypatch.setenv("https_proxy", "proxy.invalid:3128")  # no scheme, as some set it
     assert "cannot reach the proxy proxy.invalid:3128" in zoo_tfds.unreachable(url, timeout=2)
+    monkeypatch.setenv("https_proxy", "socks5h://proxy.invalid")  # SOCKS' own port
+    assert "cannot reach the proxy proxy.invalid:1080" in zoo_tfds.unreachable(url, timeout=2)
+    monkeypatch.setenv("https_proxy", "http://user:pa/ss@proxy:3128")  # unreadable here: the
+    assert zoo_tfds.unreachable(url, timeout=2) is None  # download reports it, as before
 
 
 def test_the_probe_tries_the_host_tfds_downloads_from(monkeypatch):

@@ -8,12 +8,14 @@ finished extraction; the leftovers are removed and the extraction redone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
 import os
 import shutil
 import tarfile
+import time
 import zlib
 from pathlib import Path
 
@@ -21,7 +23,9 @@ from zoo.data.arrays import fail
 from zoo.fileio import cache_dir
 
 log = logging.getLogger("zoo.data")
-DONE = ".zoo-extracted"
+DONE = ".zoo-extracted"  # the completion mark: the archive's path; its time, the last use
+# An earlier extraction used within this many seconds is kept: another process may be reading it.
+IN_USE_SECONDS = 3600
 
 
 def _key(path: Path) -> str:
@@ -35,7 +39,8 @@ def extract(archive: Path, root: Path | None = None) -> Path:
 
     The folder is keyed by the archive's path, size and modification time, so a changed archive
     is extracted afresh, and its earlier extractions are then removed (they would pile up, one
-    full copy per change). Raises `ZooError` naming the archive if it is corrupt or unsafe.
+    full copy per change) unless used in the last `IN_USE_SECONDS`. Raises `ZooError` naming
+    the archive if it is corrupt or unsafe.
     """
     if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12 / 3.11.4: no safe extraction
         raise fail(archive, "this Python's tarfile has no extraction filters, so the archive "
@@ -45,6 +50,8 @@ def extract(archive: Path, root: Path | None = None) -> Path:
     stem = archive.name.removesuffix(".gz").removesuffix(".tar").removesuffix(".tgz")
     target = root / f"{stem}-{_key(archive)}"
     if (target / DONE).exists():
+        with contextlib.suppress(OSError):  # a read-only cache keeps its extractions
+            os.utime(target / DONE)  # in use: not removed as an earlier extraction meanwhile
         return target
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{target.name}.partial-*"):
@@ -81,15 +88,16 @@ def extract(archive: Path, root: Path | None = None) -> Path:
 
 def _remove_earlier(root: Path, stem: str, target: Path, archive: Path) -> None:
     """Remove the finished extractions in `root` of `archive` before it changed (the path its
-    completion mark records), other than `target`."""
+    completion mark records), other than `target`, unless one was used within `IN_USE_SECONDS`."""
     for other in root.glob(f"{stem}-*"):
         if other == target or ".partial-" in other.name:
             continue
         try:
             source = (other / DONE).read_text().strip()
+            idle = time.time() - (other / DONE).stat().st_mtime
         except OSError:
             continue
-        if Path(source) == archive.resolve():
+        if Path(source).resolve() == archive.resolve() and idle > IN_USE_SECONDS:
             log.info("removing %s, extracted from %s before it changed", other, archive)
             shutil.rmtree(other, ignore_errors=True)
 

@@ -126,7 +126,8 @@ def read(folder: Path, spec: DatasetSpec) -> Splits:
         try:
             return npz.read(cached, spec, origin=folder)
         except ZooError as err:  # a damaged cache is the zoo's own file: decode afresh
-            log.warning("%s; decoding the images again", err)
+            log.warning("the cached decoding %s is damaged (%s); decoding the images again",
+                        cached, err)
             cached.unlink(missing_ok=True)
     log.info("decoding %d images under %s (once; cached in %s)",
              sum(map(len, listing.values())), folder, cached.parent)

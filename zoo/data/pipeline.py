@@ -27,7 +27,7 @@ def carve_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
     """
     fraction = checks.number("validation", fraction, minimum=0.0, maximum=1.0, open_max=True)
     seed = checks.seed(seed)
-    count = max(1, round(fraction * len(x))) if fraction else 0
+    count = max(1, round(fraction * len(x))) if fraction and len(x) else 0
     if fraction and not 0 < count < len(x):
         raise ZooError(f"validation={fraction} leaves {len(x) - count} of {len(x)} training "
                        "examples: choose a fraction that keeps both parts non-empty")

@@ -60,6 +60,9 @@ def download_url(spec: DatasetSpec) -> str:
     return TFDS_URLS.get(spec.tfds_name, spec.download)
 
 
+PROXY_PORTS = {"https": 443, "socks4": 1080, "socks4a": 1080, "socks5": 1080, "socks5h": 1080}
+
+
 def unreachable(url: str, timeout: float = 5.0) -> str | None:
     """Why `url`'s host cannot be reached (no DNS, no route), or `None` if a connection opens.
 
@@ -74,8 +77,11 @@ def unreachable(url: str, timeout: float = 5.0) -> str | None:
     proxy = urllib.request.getproxies().get(parts.scheme) or urllib.request.getproxies().get("all")
     if proxy and not urllib.request.proxy_bypass(host):
         proxied = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        try:
+            port = proxied.port or PROXY_PORTS.get(proxied.scheme, 80)
+        except ValueError:  # a setting the zoo cannot read: TFDS reports it when it downloads
+            return None
         host, what = proxied.hostname or "", "the proxy "
-        port = proxied.port or (443 if proxied.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:

@@ -11,7 +11,7 @@ zoo.card("vgg13")             # task, dataset, shapes, parameters, recipe, resul
 import logging
 import sys
 
-from zoo import data, models, train
+from zoo import data, models, results, train
 from zoo.errors import ZooError
 from zoo.recipe import Recipe
 from zoo.registry import Card, Reference, Result, card, get, list_models, options, register
@@ -57,5 +57,6 @@ __all__ = [
     "models",
     "options",
     "register",
+    "results",
     "train",
 ]

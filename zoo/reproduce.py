@@ -254,7 +254,7 @@ def reproduce(name: str | None = None, *, dataset: str | None = None,
     stamp = runs.utc_stamp()
     record = {"model": card.name, "dataset": dataset, "epochs": epochs, "options": options,
               "seed": seed, "mixed_precision": mixed_precision, "commit": code, "stamp": stamp,
-              "notes": notes, "elapsed_s": 0.0}
+              "notes": notes, "elapsed_s": 0.0, "budget_minutes": budget_minutes}
     run_dir = Path("runs") / "reproduce" / f"{card.name}-{dataset}-{stamp}"
     return _train_and_record(record, run_dir, data_dir, results_dir, resume=False)
 
@@ -280,6 +280,10 @@ def _train_and_record(record: dict[str, Any], run_dir: Path, data_dir, results_d
         raise
     wall = clock.elapsed()
     clock.save()
+    budget = record.get("budget_minutes")
+    if budget is not None and wall > budget * 60:  # the plan came from a short calibration
+        notes.append(f"training took {wall / 60:.3g} min, over the budget the calibration "
+                     "planned for")
     data_dir = data_dir if data_dir is not None else result.config.get("data_dir")
     model = zoo.train.load(run_dir)
     metrics = measurements(card.name, result, model, dataset, run_dir, data_dir, seed)

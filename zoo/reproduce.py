@@ -28,6 +28,7 @@ import math
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -130,16 +131,50 @@ def choose_dataset(name: str, dataset: str | None, data_dir) -> tuple[str, dict,
                    "formats read")
 
 
+class _EpochClock(keras.callbacks.Callback):
+    """The training steps of the second epoch and their time, up to its validation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start = self.seconds = None
+        self.steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        if epoch == 1:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        if self.start is not None and self.seconds is None:
+            self.steps = batch + 1  # the last step of the execution (steps_per_execution)
+
+    def on_test_begin(self, logs=None) -> None:
+        if self.start is not None and self.seconds is None:
+            self.seconds = time.perf_counter() - self.start
+
+
 def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_dir,
                   mixed_precision: bool) -> tuple[int, float]:
-    """Epochs of the recipe that fit in `minutes`, from a short measurement of the training rate."""
+    """Epochs of the recipe that fit in `minutes`, and the training rate they were planned at.
+
+    The rate is measured by `zoo.train.fit` itself for two short epochs on the dataset (its
+    input pipeline and augmentation, the recipe's execution settings), timing the second; the
+    model alone on in-memory batches only sizes that measurement (benchmarks/NOTES.md,
+    "Budget calibration": runs planned from the in-memory rate overran their budgets).
+    """
     recipe = zoo.card(name).recipe
     with zoo.train.core.precision(mixed_precision):
         model = zoo.get(name, **options)
         x, y = random_inputs(name, recipe.batch_size * 8)
         if "num_classes" in options:
             y = y % options["num_classes"]
-        rate = fit_rate(model, x, y, recipe.batch_size, seconds=CALIBRATION_SECONDS)
+        quick = fit_rate(model, x, y, recipe.batch_size, seconds=CALIBRATION_SECONDS / 5)
+    steps = max(2, round(quick * CALIBRATION_SECONDS / recipe.batch_size))
+    clock = _EpochClock()
+    with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+        zoo.train.fit(name, dataset, epochs=2, steps=steps, data_dir=data_dir, options=options,
+                      mixed_precision=mixed_precision, run_dir=Path(scratch) / "calibration",
+                      verbose=0, callbacks=[clock])
+    rate = clock.steps * recipe.batch_size / clock.seconds
     total = len(zoo.data.read(dataset, data_dir)["train"][0])
     validation = round(0.1 * total)  # zoo.train's default validation fraction
     train = total - validation

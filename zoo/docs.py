@@ -96,8 +96,10 @@ def reference_text(card: Card) -> str:
     if ref is None:
         return "-"
     where = [f"{ref.model}'s"] if ref.model else []
-    where += [d for d in (ref.dataset,) if d != card.dataset] + \
-        ([f"{ref.split} split"] if ref.split != "test" else [])
+    if ref.dataset != card.dataset:
+        where.append(ref.dataset)
+    if ref.split != "test":
+        where.append(f"{ref.split} split")
     return metrics_text(ref.metrics, card.task) + (f" ({', '.join(where)})" if where else "")
 
 

@@ -74,7 +74,8 @@ def unreachable(url: str, timeout: float = 5.0) -> str | None:
     parts = urlparse(url.split()[0])
     host, what = parts.hostname or "", ""
     port = parts.port or (80 if parts.scheme == "http" else 443)
-    proxy = urllib.request.getproxies().get(parts.scheme) or urllib.request.getproxies().get("all")
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
     if proxy and not urllib.request.proxy_bypass(host):
         proxied = urlparse(proxy if "://" in proxy else f"http://{proxy}")
         try:

@@ -144,7 +144,7 @@ def run_command(line: str, monkeypatch) -> None:
         # One epoch (a budget under one), recorded in the test's folder, not the checkout's.
         monkeypatch.setenv("ZOO_RESULTS_DIR", str(Path.cwd() / "results"))
         monkeypatch.setattr(reproduce, "CALIBRATION_SECONDS", 0.3)
-        assert reproduce.main([*args, "--budget-minutes", "1e-4"]) == 0, line
+        assert reproduce.main([*args, "--budget-minutes", "1e-5"]) == 0, line
         assert args[0] in {row["model"] for row in results.read()}, line
     else:
         pytest.fail(f"no runner for {module} in the docs tests")

@@ -177,10 +177,11 @@ def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_d
         zoo.train.fit(name, dataset, epochs=2, steps=steps, data_dir=data_dir, options=options,
                       mixed_precision=mixed_precision, run_dir=Path(scratch) / "calibration",
                       verbose=0, callbacks=[clock])
-    rate = clock.steps * recipe.batch_size / clock.seconds
     total = len(zoo.data.read(dataset, data_dir)["train"][0])
     validation = round(0.1 * total)  # zoo.train's default validation fraction
     train = total - validation
+    # the examples of the timed steps: an epoch of a small dataset is shorter than the steps
+    rate = min(clock.steps * recipe.batch_size, train) / clock.seconds
     # validation runs forward only, about a third of a training step's cost per example
     epoch_seconds = (train + validation / 3) / rate
     epochs = math.floor(minutes * 60 * BUDGET_SHARE / epoch_seconds)

@@ -109,11 +109,10 @@ def choose_dataset(name: str, dataset: str | None, data_dir) -> tuple[str, dict,
     card = zoo.card(name)
     wanted = catalog.spec(dataset or card.dataset).name
     if dataset is not None:  # a dataset the model cannot take is refused before it is read
-        spec = catalog.spec(wanted)
-        seq = zoo.options(card.name).get("sequence_length")
-        output = (spec.num_classes,) if card.task == "classification" else card.output_shape
-        zoo.train.core.check_pair((seq,) if spec.kind == "text" else card.input_shape, output,
-                                  card.task, card.name, spec, seq)
+        spec = catalog.spec(wanted)  # (its class count is set below, as num_classes)
+        options = {"num_classes": spec.num_classes} if card.task == "classification" else {}
+        shapes = zoo.train.core.card_shapes(card, options, spec)
+        zoo.train.core.check_pair(*shapes[:2], card.task, card.name, spec, shapes[2])
     if available(wanted, data_dir):
         classes = catalog.spec(wanted).num_classes
         if dataset is None or card.task != "classification" or classes == card.output_shape[-1]:

@@ -137,6 +137,21 @@ def infer_task(model: keras.Model, spec: catalog.DatasetSpec) -> str:
                    f"{spec.name}: compile it first, or give it {spec.num_classes} logits")
 
 
+def card_shapes(card, options: dict, spec: catalog.DatasetSpec) -> tuple[tuple, tuple, int | None]:
+    """The input and output shapes of registered model `card` built with `options`, and its
+    sequence length: what `check_pair` compares with dataset `spec`."""
+    built = {**zoo.options(card.name), **options}
+    card_input = tuple(built.get("input_shape") or card.input_shape)
+    if "image_shape" in built:
+        card_output = tuple(built["image_shape"])
+    elif "num_classes" in built:
+        card_output = (built["num_classes"],)
+    else:
+        card_output = card.output_shape
+    seq = built.get("sequence_length")
+    return ((seq,) if spec.kind == "text" else card_input), card_output, seq
+
+
 def check_pair(card_input: tuple, card_output: tuple, task: str, name: str,
                spec: catalog.DatasetSpec, sequence_length: int | None) -> None:
     """Refuse a model/dataset pair whose shapes or class counts do not fit, saying what would."""
@@ -510,19 +525,9 @@ def _resolve(model, dataset, epochs, batch_size, learning_rate, optimizer, valid
         card = zoo.card(model)
         name, recipe, task, user_model = card.name, card.recipe, card.task, None
         spec = catalog.spec(dataset or card.dataset)
-        built_options = {**zoo.options(name), **options}
         if options:  # build once to check the options' values before anything is written
             zoo.get(name, compile=False, **options)
-        card_input = tuple(built_options.get("input_shape") or card.input_shape)
-        if "image_shape" in built_options:
-            card_output = tuple(built_options["image_shape"])
-        elif "num_classes" in built_options:
-            card_output = (built_options["num_classes"],)
-        else:
-            card_output = card.output_shape
-        seq = built_options.get("sequence_length")
-        if spec.kind == "text":
-            card_input = (seq,)
+        card_input, card_output, seq = card_shapes(card, options, spec)
     check_pair(card_input, card_output, task, name, spec, seq)
     if jit_compile not in JIT_CHOICES:
         raise ZooError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")

@@ -261,14 +261,20 @@ def test_an_installed_package_keeps_results_in_the_working_directory(monkeypatch
 
 
 def _table(path: Path, runs: dict[str, float], model: str = "mnist_mlp",
-           epochs: dict[str, int] | None = None) -> None:
+           epochs: dict[str, int] | None = None,
+           budgets: dict[str, tuple[float, float]] | None = None) -> None:
     """A results.csv at `path` with one run of `model` per `runs` item (run id -> accuracy),
-    of the recipe's epochs unless `epochs` gives the run's."""
+    of the recipe's epochs unless `epochs` gives the run's; `budgets` gives a run's budget
+    and training time, in minutes, written as `zoo.reproduce --budget-minutes` writes them."""
     full = zoo.card(model).recipe.epochs
-    rows = [{**dict.fromkeys(results.COLUMNS, "x"), "run_id": run, "model": model,
-             "dataset": "mnist", "metric": "accuracy", "value": value,
-             "epochs": (epochs or {}).get(run, full), "wall_time_s": 60}
-            for run, value in runs.items()]
+    rows = []
+    for run, value in runs.items():
+        minutes, trained = (budgets or {}).get(run, (None, 1))
+        notes = "x" if minutes is None else f"{results.budget_text(minutes)}: N of M epochs"
+        rows.append({**dict.fromkeys(results.COLUMNS, "x"), "run_id": run, "model": model,
+                     "dataset": "mnist", "metric": "accuracy", "value": value,
+                     "epochs": (epochs or {}).get(run, full), "wall_time_s": trained * 60,
+                     "notes": notes})
     results.append(rows, path)
 
 
@@ -289,8 +295,9 @@ def test_an_installed_zoo_reads_its_packaged_results_then_the_users(tmp_path, mo
 def test_a_short_budget_run_does_not_replace_a_longer_one_on_the_card(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_RESULTS_DIR", str(tmp_path))
 
-    def shown(runs, epochs, model="mnist_mlp"):
-        _table(tmp_path / "results.csv", runs, model, epochs)
+    def shown(runs, epochs, model="mnist_mlp", budgets=None):
+        (tmp_path / "results.csv").unlink(missing_ok=True)
+        _table(tmp_path / "results.csv", runs, model, epochs, budgets)
         return zoo.card(model).measured
 
     # A full-recipe run, then a user's one-epoch trial: the card keeps the full run.
@@ -303,9 +310,32 @@ def test_a_short_budget_run_does_not_replace_a_longer_one_on_the_card(tmp_path, 
     budget = {"a": 0.84, "b": 0.88, "c": 0.70, "d": 0.87}
     assert shown(budget, {"a": 38, "b": 69, "c": 1, "d": 69}, "resnet20").metrics == \
         {"accuracy": 0.87}
+    # Budget runs: the largest budget first, and of one budget a run that kept to it before
+    # one that overran it (69 epochs planned for 60 minutes that took 65), then the longest.
+    budget = {"overran": 0.884, "kept": 0.882, "trial": 0.80, "fewer": 0.87}
+    epochs = {"overran": 69, "kept": 66, "trial": 3, "fewer": 60}
+    minutes = {"overran": (60, 65), "kept": (60, 59.5), "trial": (4, 3), "fewer": (60, 58)}
+    assert shown(budget, epochs, "resnet20", minutes).metrics == {"accuracy": 0.882}
+    del budget["kept"]
+    assert shown(budget, epochs, "resnet20", minutes).metrics == {"accuracy": 0.87}
+    minutes["trial"] = (90, 100)  # a larger budget, overrun
+    assert shown(budget, epochs, "resnet20", minutes).metrics == {"accuracy": 0.80}
+    assert results.budget_minutes("cifar10 for cifar100; 1e-05-minute budget: 1 of 200") == 1e-5
+    assert results.budget_minutes("a 5-minute budget in prose") is None
     # A recipe that has since shrunk: a run of the old, longer recipe is full too, so the
     # newest full run is shown.
     assert shown({"old": 0.99, "new": 0.98}, {"old": 50}).metrics == {"accuracy": 0.98}
+
+
+def test_a_table_rewritten_within_one_clock_tick_is_read_again(tmp_path):
+    path = tmp_path / "results.csv"
+    _table(path, {"first": 0.9})
+    assert [row["run_id"] for row in results.read(path)] == ["first"]
+    when = path.stat().st_mtime_ns
+    path.unlink()  # rewritten, and the file system's coarse clock gives it the same time
+    _table(path, {"second": 0.9, "third": 0.8})
+    os.utime(path, ns=(when, when))
+    assert [row["run_id"] for row in results.read(path)] == ["second", "third"]
 
 
 def test_another_projects_results_table_is_not_taken_for_the_zoos(tmp_path, monkeypatch,

@@ -172,7 +172,8 @@ def card(name: str) -> Card:
 
     The measured result is a run in `results/results.csv` on the card's dataset, else on
     whatever dataset the model was measured (the result names it): the newest run of the full
-    recipe, or where there is none the longest budget run (`zoo.results.measured`).
+    recipe, or where there is none the budget run with the largest budget, one that kept to it
+    first (`zoo.results.measured`).
     """
     from zoo import results  # reads the registry's Result type; imported late to avoid a cycle
 

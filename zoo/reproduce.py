@@ -284,7 +284,7 @@ def reproduce(name: str | None = None, *, dataset: str | None = None,
             raise ZooError("--budget-minutes must be positive")
         epochs, rate = budget_epochs(card.name, dataset, options, budget_minutes, data_dir,
                                      mixed_precision)
-        notes.append(f"{budget_minutes:g}-minute budget: {epochs} of the recipe's "
+        notes.append(f"{results.budget_text(budget_minutes)}: {epochs} of the recipe's "
                      f"{card.recipe.epochs} epochs (calibrated at {rate:,.0f} samples/s)")
         print(f"zoo.reproduce: {notes[-1]}", flush=True)
     if mixed_precision:

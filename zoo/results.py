@@ -9,8 +9,9 @@ installed zoo's cards give the project's results; the runs a user records with
 `zoo.reproduce` go to `folder()` and are read after them.
 
 A card shows `measured()`: the newest run that trained the recipe's full epochs, or, where no
-run did, the longest (newest among equals), so a short `--budget-minutes` run does not replace
-a longer one.
+run did, the budget run with the largest budget, one that kept to it before one that overran it,
+then the longest (newest among equals). So a short `--budget-minutes` trial does not replace a
+longer run, and a run that kept to its budget replaces one of the same budget that did not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import io
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -80,8 +82,11 @@ def read(path: Path | None = None) -> list[dict[str, str]]:
     Without `path`: the packaged table's rows, then those of `folder()`'s, once each.
     """
     if path is not None:
-        return [dict(row) for row in _parse(str(path), path.stat().st_mtime_ns)] \
-            if path.exists() else []
+        if not path.exists():
+            return []
+        stat = path.stat()  # a file rewritten within the clock's tick keeps its mtime
+        return [dict(row) for row in _parse(str(path), stat.st_mtime_ns, stat.st_size,
+                                            stat.st_ino)]
     rows = {}
     for table in _tables("results.csv"):
         try:
@@ -101,7 +106,9 @@ def read(path: Path | None = None) -> list[dict[str, str]]:
 
 
 @functools.lru_cache(maxsize=4)
-def _parse(path: str, mtime_ns: int) -> tuple[dict[str, str], ...]:
+def _parse(path: str, *stat: int) -> tuple[dict[str, str], ...]:
+    """The rows of the table at `path`; `stat` (its modification time, size, inode) keys the
+    cache."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         rows = tuple(reader)
@@ -151,12 +158,31 @@ def runs_of(model: str, rows: list[dict[str, str]] | None = None) -> list[list[d
     return list(grouped.values())
 
 
+def budget_text(minutes: float) -> str:
+    """How a run's notes name its training budget; `budget_minutes` reads it back."""
+    return f"{minutes:g}-minute budget"
+
+
+_BUDGET = re.compile(r"(?:^|; )([0-9.e+-]+)-minute budget")
+
+
+def budget_minutes(notes: str) -> float | None:
+    """The training budget a run's notes record (`zoo.reproduce --budget-minutes`), or None."""
+    found = _BUDGET.search(notes or "")
+    try:
+        return float(found.group(1)) if found else None
+    except ValueError:
+        return None
+
+
 def measured(model: str, dataset: str | None = None):
     """The run of `model` (on `dataset`, if given) that its card shows, as a `Result`, or None.
 
-    That is the newest run that trained the recipe's full epochs; where none did (budget runs),
-    the one that trained longest, the newest of those. A one-epoch trial thus never hides a
-    full run or a longer budget run, and a run of a shortened recipe still counts as full.
+    That is the newest run that trained the recipe's full epochs. Where none did (budget runs):
+    the one with the largest budget, of those the ones whose training kept to it (a calibration
+    can plan more epochs than the budget then holds), of those the one that trained longest,
+    the newest of equals. A one-epoch trial thus never hides a full run or a longer budget run,
+    and a run of a shortened recipe still counts as full.
     """
     from zoo.registry import _REGISTRY, Result
 
@@ -166,9 +192,13 @@ def measured(model: str, dataset: str | None = None):
     entry = _REGISTRY.get(model)
     full = entry.card.recipe.epochs if entry else 0
 
-    def rank(run: list[dict[str, str]]) -> tuple[bool, int]:
+    def rank(run: list[dict[str, str]]) -> tuple:
         epochs = int(run[0]["epochs"])
-        return epochs >= full, 0 if epochs >= full else epochs
+        if epochs >= full:
+            return True,
+        minutes = budget_minutes(run[0]["notes"])
+        kept = minutes is None or float(run[0]["wall_time_s"]) <= minutes * 60
+        return False, minutes or 0.0, kept, epochs
 
     run = max(reversed(runs), key=rank)  # max keeps the first of equals: the newest
     first = run[0]

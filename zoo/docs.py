@@ -103,10 +103,15 @@ def reference_text(card: Card) -> str:
     return metrics_text(ref.metrics, card.task) + (f" ({', '.join(where)})" if where else "")
 
 
-def run_length_text(card: Card, epochs: int) -> str:
-    """`5 epochs`, or `14 of 180 epochs` for a run cut short of the card's recipe (a budget)."""
-    full = card.recipe.epochs
-    return epochs_text(epochs) if epochs >= full else f"{epochs:g} of {epochs_text(full)}"
+def run_length_text(card: Card, result) -> str:
+    """`5 epochs`, or `14 of 180 epochs` for a run cut short of the card's recipe (a budget),
+    then `, over its 90-minute budget` where the run's training took longer than its budget."""
+    full, epochs = card.recipe.epochs, result.epochs
+    text = epochs_text(epochs) if epochs >= full else f"{epochs:g} of {epochs_text(full)}"
+    budget = results.budget_minutes(result.notes)
+    if budget is not None and result.wall_time_s > budget * 60:
+        text += f", over its {results.budget_text(budget)}"
+    return text
 
 
 def measured_text(card: Card) -> str:
@@ -115,7 +120,7 @@ def measured_text(card: Card) -> str:
     if card.measured is None:
         return f"not measured on {missing['dataset']}" if missing else "not measured yet"
     m = card.measured
-    text = f"{metrics_text(m.metrics, card.task)} ({m.dataset}, {run_length_text(card, m.epochs)})"
+    text = f"{metrics_text(m.metrics, card.task)} ({m.dataset}, {run_length_text(card, m)})"
     if m.dataset != card.dataset:
         text = f"not measured on {card.dataset}; {text}"
     return text
@@ -209,7 +214,7 @@ def _results(card: Card) -> str:
     for m in measured:
         notes = f" {m.notes}." if m.notes else ""
         lines.append(f"| measured here | {metrics_text(m.metrics, card.task)} | {m.dataset} | "
-                     f"{run_length_text(card, m.epochs)}, {duration_text(m.wall_time_s)} of "
+                     f"{run_length_text(card, m)}, {duration_text(m.wall_time_s)} of "
                      "training on "
                      f"{m.hardware}, {m.backend} backend, {m.date}.{notes} |")
     if not measured and not missing:

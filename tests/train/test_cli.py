@@ -10,6 +10,7 @@ import pytest
 
 import zoo
 from tests.train.conftest import run_cli, spawn
+from zoo import results
 from zoo.data import catalog
 
 
@@ -52,7 +53,11 @@ def test_list_prints_every_model(capsys):
         else:
             assert "(on " not in line, line
         if card.measured and card.measured.epochs < card.recipe.epochs:  # a budget run
-            assert line.endswith(f"{card.measured.epochs} of {card.recipe.epochs} epochs)"), line
+            m = card.measured
+            budget = results.budget_minutes(m.notes)
+            over = f", over its {budget:g}-minute budget" if m.wall_time_s > (budget or 1e9) * 60 \
+                else ""
+            assert line.endswith(f"{m.epochs} of {card.recipe.epochs} epochs{over})"), line
 
 
 def test_train_then_evaluate_through_the_cli(tmp_path, capsys):

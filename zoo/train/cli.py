@@ -112,7 +112,7 @@ def models_table(pattern: str = "*") -> str:
             measured = docs.metrics_text(m.metrics, card.task)
             notes = [f"on {m.dataset}"] if m.dataset != card.dataset else []  # not comparable
             if m.epochs < card.recipe.epochs:  # a budget run, short of the recipe
-                notes.append(docs.run_length_text(card, m.epochs))
+                notes.append(docs.run_length_text(card, m))
             measured += f" ({', '.join(notes)})" if notes else ""
         rows.append((name, card.family, card.dataset, f"{card.params:,}",
                      docs.reference_text(card), measured))

@@ -108,9 +108,9 @@ def run_length_text(card: Card, result) -> str:
     then `, over its 90-minute budget` where the run's training took longer than its budget."""
     full, epochs = card.recipe.epochs, result.epochs
     text = epochs_text(epochs) if epochs >= full else f"{epochs:g} of {epochs_text(full)}"
-    budget = results.budget_minutes(result.notes)
-    if budget is not None and result.wall_time_s > budget * 60:
-        text += f", over its {results.budget_text(budget)}"
+    overrun = results.over_budget(result.notes, result.wall_time_s)
+    if overrun is not None:
+        text += f", over its {results.budget_text(overrun)}"
     return text
 
 

@@ -175,6 +175,13 @@ def budget_minutes(notes: str) -> float | None:
         return None
 
 
+def over_budget(notes: str, wall_time_s: float | str) -> float | None:
+    """The budget, in minutes, of a run whose training took longer than it; None for a run that
+    kept to its budget or had none."""
+    minutes = budget_minutes(notes)
+    return minutes if minutes is not None and float(wall_time_s) > minutes * 60 else None
+
+
 def measured(model: str, dataset: str | None = None):
     """The run of `model` (on `dataset`, if given) that its card shows, as a `Result`, or None.
 
@@ -196,9 +203,9 @@ def measured(model: str, dataset: str | None = None):
         epochs = int(run[0]["epochs"])
         if epochs >= full:
             return True,
-        minutes = budget_minutes(run[0]["notes"])
-        kept = minutes is None or float(run[0]["wall_time_s"]) <= minutes * 60
-        return False, minutes or 0.0, kept, epochs
+        notes = run[0]["notes"]
+        kept = over_budget(notes, run[0]["wall_time_s"]) is None
+        return False, budget_minutes(notes) or 0.0, kept, epochs
 
     run = max(reversed(runs), key=rank)  # max keeps the first of equals: the newest
     first = run[0]

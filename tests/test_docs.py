@@ -45,7 +45,7 @@ def tiny_data(tmp_path, monkeypatch):
     writers.write_idx(data / "fashion-mnist", writers.mnist_like(n_train=60, n_test=20, seed=1))
     writers.write_cifar10(data / "cifar-10-batches-py", writers.cifar_like(10, 50, 20),
                           DATASETS["cifar10"].classes)
-    writers.write_cifar100(data / "cifar-100-python", writers.cifar_like(100, 200, 100, seed=2),
+    writers.write_cifar100(data / "cifar-100-python", writers.cifar_like(100, 100, 40, seed=2),
                            CIFAR100_CLASSES)
     writers.write_aclimdb(data / "aclImdb", per_class=10)
     for var, value in (("ZOO_DATA_DIR", data), ("ZOO_CACHE_DIR", tmp_path / "cache"),
@@ -107,6 +107,8 @@ def run_command(line: str, monkeypatch) -> None:
         trains = args and not args[0].startswith("-")
         if trains and "--epochs" not in args:
             args += ["--epochs", "1", "--steps", "2"]
+        if trains and "--batch-size" not in args:  # the recipe's 128 costs minutes on a CPU
+            args += ["--batch-size", "8"]
         try:
             code = cli.main(args)
         except SystemExit as exit_:  # --help

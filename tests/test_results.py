@@ -122,7 +122,14 @@ def test_reproduce_records_the_commit_of_the_code_that_ran(tiny, monkeypatch):
     assert {r["commit"] for r in rows} == {"1111111"}
 
 
-def test_reproduce_substitutes_the_nearest_dataset_and_says_so(tiny, capsys):
+@pytest.fixture
+def one_epoch_planned(monkeypatch):
+    """A budget run planned at one epoch without calibrating it: the calibration's own tests
+    (mnist_mlp, above) time it; for a CIFAR network at batch 128 it costs minutes of CPU."""
+    monkeypatch.setattr(reproduce, "budget_epochs", lambda *args, **kwargs: (1, 100.0))
+
+
+def test_reproduce_substitutes_the_nearest_dataset_and_says_so(tiny, one_epoch_planned):
     rows = reproduce.reproduce("vgg13", data_dir=tiny, budget_minutes=0.05)
     assert {r["dataset"] for r in rows} == {"cifar10"}
     assert "cifar100 has no copy here: measured on the nearest available dataset, cifar10" in \
@@ -235,7 +242,7 @@ def test_reproduce_refuses_a_dataset_the_model_cannot_take_before_reading_it(tin
         reproduce.reproduce("resnet20", dataset="fashion_mnist", data_dir=tiny)
 
 
-def test_reproduce_sets_the_class_count_of_a_dataset_asked_for(tiny):
+def test_reproduce_sets_the_class_count_of_a_dataset_asked_for(tiny, one_epoch_planned):
     rows = reproduce.reproduce("vgg13", dataset="cifar10", data_dir=tiny, budget_minutes=0.05)
     assert {r["dataset"] for r in rows} == {"cifar10"}
     assert "num_classes=10 for cifar10" in rows[0]["notes"]

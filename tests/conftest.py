@@ -24,7 +24,7 @@ def pytest_addoption(parser):
                      help="also run the tests marked slow (CI runs the full suite)")
     parser.addoption("--all-backends", action="store_true",
                      help="with --full, also run tests/models and tests/train whole on JAX and "
-                          "PyTorch (tests/test_backends.py)")
+                          "PyTorch (tests/test_backends.py; about 10 minutes more on two cores)")
 
 
 # The longest-running test files (and classes) first, longest first, as measured in CI with

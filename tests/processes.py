@@ -38,7 +38,7 @@ def share_the_cores(environ=os.environ) -> int | None:
     """In a pytest-xdist worker (`-n N`), TensorFlow, PyTorch (OpenMP) and JAX (XLA) each use
     the worker's share of the cores rather than every core; the processes its tests start
     inherit it. Measured on two cores: the model and training tests on PyTorch and on JAX, run
-    side by side as CI runs them, took 209 s and 383 s with one thread per process, against
+    side by side as `--all-backends` runs them, took 209 s and 383 s with one thread per process, against
     482 s and 451 s with the libraries' defaults (two processes each taking both cores).
     Values already in the environment are kept. Returns the threads per process, or None
     outside xdist. Call it before the libraries are imported: they read it once."""

@@ -7,7 +7,7 @@ too), and the `.keras` file this TensorFlow
 process saved loads (through `zoo.train.load`, which swaps in the loading backend's execution
 settings) with the predictions TensorFlow made, and the pre-emption cases that depend on the
 backend pass. With `--all-backends` the quick tier of the model and training tests runs whole
-on each backend too, as CI runs it (about 6 minutes more on two cores). Install a backend with
+on each backend too (about 10 minutes more on two cores; CI leaves it out). Install a backend with
 `pip install -e ".[jax]"` or `".[torch]"`; a backend that is not installed is skipped.
 """
 
@@ -146,7 +146,7 @@ def _suite_on(backend: str, tmp_path: Path, config) -> None:
     only TensorFlow has are marked so and skip there, saying why."""
     if not config.getoption("--all-backends"):
         pytest.skip("the whole model and training tests on each backend: run with "
-                    "--all-backends (about 6 minutes more on two cores, as CI runs it)")
+                    "--all-backends (about 10 minutes more on two cores; CI leaves it out)")
     process = _pytest_on(backend, tmp_path, "-rs", "tests/models", "tests/train")
     assert " passed" in process.stdout
     for line in process.stdout.splitlines():  # the only skips: what the backend lacks

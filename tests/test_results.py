@@ -139,7 +139,7 @@ def test_reproduce_substitutes_the_nearest_dataset_and_says_so(tiny, one_epoch_p
         reproduce.reproduce("fashion_mlp", data_dir=tiny)
 
 
-def test_reproduce_scores_a_generator_with_fid_and_saves_samples(tiny):
+def test_reproduce_scores_a_generator_with_fid_and_saves_samples(tiny, one_epoch_planned):
     rows = reproduce.reproduce("dcgan", data_dir=tiny, budget_minutes=0.05)
     metrics = {r["metric"]: float(r["value"]) for r in rows}
     assert set(metrics) == {"fid", "fid_train_vs_test"} and metrics["fid"] >= 0

@@ -37,8 +37,9 @@ def blocks(text: str, language: str) -> list[str]:
 
 
 @pytest.fixture
-def tiny_data(tmp_path, monkeypatch):
-    """Small copies of all five datasets in their official formats; the tests' working folder."""
+def tiny_data(tmp_path, monkeypatch, one_epoch_planned):
+    """Small copies of all five datasets in their official formats; the tests' working folder.
+    A `zoo.reproduce` example plans one epoch without calibrating (`one_epoch_planned`)."""
     data = tmp_path / "data"
     data.mkdir()
     writers.write_npz(data / "mnist.npz", writers.mnist_like(n_train=60, n_test=20))
@@ -145,9 +146,6 @@ def run_command(line: str, monkeypatch) -> None:
 
         # One epoch (a budget under one), recorded in the test's folder, not the checkout's.
         monkeypatch.setenv("ZOO_RESULTS_DIR", str(Path.cwd() / "results"))
-        # planned without calibrating: resnet20's in-memory sizing alone trains 16 batches of
-        # 128; tests/test_results.py times the calibration
-        monkeypatch.setattr(reproduce, "budget_epochs", lambda *args, **kwargs: (1, 100.0))
         assert reproduce.main([*args, "--budget-minutes", "1e-5"]) == 0, line
         assert args[0] in {row["model"] for row in results.read()}, line
     else:

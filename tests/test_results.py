@@ -122,13 +122,6 @@ def test_reproduce_records_the_commit_of_the_code_that_ran(tiny, monkeypatch):
     assert {r["commit"] for r in rows} == {"1111111"}
 
 
-@pytest.fixture
-def one_epoch_planned(monkeypatch):
-    """A budget run planned at one epoch without calibrating it: the calibration's own tests
-    (mnist_mlp, above) time it; for a CIFAR network at batch 128 it costs minutes of CPU."""
-    monkeypatch.setattr(reproduce, "budget_epochs", lambda *args, **kwargs: (1, 100.0))
-
-
 def test_reproduce_substitutes_the_nearest_dataset_and_says_so(tiny, one_epoch_planned):
     rows = reproduce.reproduce("vgg13", data_dir=tiny, budget_minutes=0.05)
     assert {r["dataset"] for r in rows} == {"cifar10"}

@@ -6,6 +6,7 @@ No timing is asserted: the machines are shared and noisy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tarfile
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import zoo
 from zoo.bench import gpu, gpu_recipes
 from zoo.data import catalog
 
@@ -22,7 +24,12 @@ pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 CLASSES = catalog.spec("cifar10").classes
 
 
-def test_gpu_bench_tiny_run_writes_json_and_markdown(tmp_path, capsys):
+def test_gpu_bench_tiny_run_writes_json_and_markdown(tmp_path, capsys, monkeypatch):
+    # 'recipe' is the card's batch, made 16 here: its 128 in bfloat16 took 80 s of the test on a
+    # CPU without bfloat16 instructions
+    card = zoo.card("resnet20")
+    small = dataclasses.replace(card, recipe=dataclasses.replace(card.recipe, batch_size=16))
+    monkeypatch.setattr(zoo, "card", lambda name: small)
     out = tmp_path / "gpu.json"
     assert gpu.main(["resnet20", "--precision", "bf16", "fp32", "--batch-size", "4", "recipe",
                      "--steps", "2", "--epochs", "2", "--matmul-n", "128", "--seconds", "0.2",
@@ -32,13 +39,15 @@ def test_gpu_bench_tiny_run_writes_json_and_markdown(tmp_path, capsys):
     assert all(v > 0 for v in report["peak_tflops"].values())
     rows = report["rows"]
     assert [(r["precision"], r["batch_size"]) for r in rows] == [
-        ("bf16", 4), ("bf16", 128), ("fp32", 4), ("fp32", 128)]
+        ("bf16", 4), ("bf16", 16), ("fp32", 4), ("fp32", 16)]
     for r in rows:
         assert r["samples_per_s"] > 0
         # 3 x 81 MFLOPs, less the input gradient of the stem convolution
         assert r["train_gflop_per_sample"] == pytest.approx(0.2424, abs=1e-4)
-        assert r["achieved_tflops"] == pytest.approx(
-            r["samples_per_s"] * r["train_gflop_per_sample"] / 1e3, rel=1e-2)
+        # samples_per_s is rounded to 0.1; a rate of a few samples/s is 1% off or more
+        gflop = r["train_gflop_per_sample"]
+        assert r["achieved_tflops"] == pytest.approx(r["samples_per_s"] * gflop / 1e3,
+                                                     abs=0.05 * gflop / 1e3 * 1.001)
     assert report["machine"]["versions"]["keras"] and report["machine"]["gpus"] == []
     text = (tmp_path / "gpu.md").read_text()
     assert "| resnet20 | bf16 | 4 |" in text and "matrix-multiply peak (128x128" in text

@@ -38,6 +38,8 @@ LONGEST_FIRST = (
     "tests/test_docs.py",  # about 640 s on a 2-core AVX2 EPYC, -n 2
     "tests/test_backends.py::TestTorch",
     "tests/test_backends.py",  # 540 s
+    # early, in a process that has run little: run late it took 500 s in place of 71 s
+    "tests/test_properties.py",
     "tests/train/test_cli.py",  # 370 s
     "tests/train/test_fit.py",  # 290 s
     "tests/train/test_resume.py",
@@ -51,7 +53,6 @@ LONGEST_FIRST = (
     "tests/data/test_real.py",
     "tests/train/test_preemption.py",
     "tests/models/test_autoencoder.py",
-    "tests/test_properties.py",  # 70 s
     "tests/train/test_atomic.py",
     "tests/test_ci_skips.py",
 )

@@ -84,10 +84,6 @@ def test_train_then_evaluate_through_the_cli(tmp_path, capsys):
     assert code == 0 and "batch 8, 1 epoch, precision float32\n" in out
 
 
-# The cache this session was started with (tests/train/conftest.py gives each test its own).
-SESSION_CACHE = os.environ.get("ZOO_CACHE_DIR")
-
-
 def _smoke_args(name: str) -> list[str]:
     dataset = zoo.card(name).dataset
     real = os.environ.get("ZOO_DATA_DIR") and dataset != "cifar100"
@@ -95,14 +91,9 @@ def _smoke_args(name: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.session_cache
 @pytest.mark.parametrize("name", zoo.list_models())
-def test_every_model_trains_through_the_cli(name, capsys, monkeypatch):
-    # Real archives extract and decode into the session's cache, as tests/data/test_real.py's
-    # do, once: CIFAR-10's took 38 s into an empty cache on two cores, 3 s from a filled one.
-    if SESSION_CACHE:
-        monkeypatch.setenv("ZOO_CACHE_DIR", SESSION_CACHE)
-    else:
-        monkeypatch.delenv("ZOO_CACHE_DIR")
+def test_every_model_trains_through_the_cli(name, capsys):
     code, _, err = run_cli(name, "--epochs", "1", "--steps", "2", "--run-dir", name,
                              "--verbose", "0", "--batch-size", "16", *_smoke_args(name),
                              capsys=capsys)

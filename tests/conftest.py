@@ -4,7 +4,6 @@ and small random batches shaped like a card says; `messages`, the lines the zoo 
 from __future__ import annotations
 
 import collections
-import gc
 import logging
 import os
 
@@ -34,21 +33,20 @@ def pytest_addoption(parser):
 # (by default it starts with the files that have the most tests, which left a 5-minute file
 # running alone at the end; files left off this list run after it, in collection order).
 LONGEST_FIRST = (
-    "tests/test_backends.py::TestJax",  # with --all-backends: tests/models and tests/train, 8 min
-    "tests/test_docs.py",  # about 640 s on a 2-core AVX2 EPYC, -n 2
+    "tests/test_backends.py::TestJax",  # with --all-backends
+    "tests/test_docs.py",
     "tests/test_backends.py::TestTorch",
-    "tests/test_backends.py",  # 540 s
-    # early, in a process that has run little: run late it took 500 s in place of 71 s
-    "tests/test_properties.py",
-    "tests/train/test_cli.py",  # 370 s
-    "tests/train/test_fit.py",  # 290 s
+    "tests/test_backends.py",
+    "tests/train/test_cli.py",
+    "tests/train/test_fit.py",
     "tests/train/test_resume.py",
     "tests/models/test_models.py",
     "tests/models/test_gan.py",
     "tests/train/test_acceptance.py",
-    "tests/test_bench.py",  # 180 s
+    "tests/test_bench.py",
     "tests/test_results.py",
     "tests/train/test_distribute.py",
+    "tests/test_properties.py",
     "tests/test_bench_gpu.py",
     "tests/data/test_real.py",
     "tests/train/test_preemption.py",
@@ -114,16 +112,6 @@ def one_epoch_planned(monkeypatch):
     from zoo import reproduce
 
     monkeypatch.setattr(reproduce, "budget_epochs", lambda *args, **kwargs: (1, 100.0))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _clear_keras_after_each_file():
-    """Keras' global state cleared and the garbage collected after each test file: in a
-    process that had trained a dozen models, `zoo.get("vgg13")` took 0.39 s against 0.27 s in a
-    fresh one, and 0.28 s again after this."""
-    yield
-    keras.backend.clear_session()
-    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -309,6 +310,34 @@ def test_init_from_refuses_a_checkpoint_that_does_not_fit_before_making_a_run_fo
         with pytest.raises(zoo.ZooError, match=error):
             small_fit(tmp_path / "b", model=model, options=options, init_from=file)
         assert not (tmp_path / "b").exists()
+
+
+def test_weights_are_read_from_a_copy_of_the_archives_weights_member(tmp_path):
+    """A `.keras` file's weights are loaded from a plain copy of its weights member (read in the
+    archive, every backward seek rereads the member), alike; a compressed member, or a file of
+    another kind, is read where it is."""
+    def dense(seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    saved = dense(0)
+    saved.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        member = archive.read(runs.WEIGHTS_MEMBER)
+    with runs.weights_file(tmp_path / "m.keras") as copy:
+        assert copy.name.endswith(".weights.h5") and copy.read_bytes() == member
+    assert not copy.parent.exists()  # the copy goes with its folder
+    with (zipfile.ZipFile(tmp_path / "m.keras") as source,
+          zipfile.ZipFile(tmp_path / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as target):
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+    saved.save_weights(tmp_path / "m.weights.h5")
+    for file in ("m.keras", "deflated.keras", "m.weights.h5"):
+        with runs.weights_file(tmp_path / file) as path:
+            assert (path == tmp_path / file) is (file != "m.keras"), file
+        loaded = core._restore_weights(dense(1), tmp_path / file)
+        for a, b in zip(loaded.get_weights(), saved.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):

@@ -484,7 +484,8 @@ def _load_weights(model: keras.Model, checkpoint: Path, *, optimizer: bool, mism
             else:
                 warnings.filterwarnings("error", "Skipping")
                 warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
-            model.load_weights(checkpoint)
+            with runs.weights_file(checkpoint) as weights:
+                model.load_weights(weights)
     except Exception as err:  # Keras raises ValueError, KeyError... for weights that do not fit
         raise ZooError(f"{mismatch} ({first_line(err)}); {advice}") from err
     return model

@@ -15,7 +15,9 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,6 +177,37 @@ def check_keras_file(path: Path) -> None:
     if path.name.endswith(".keras") and path.is_file() and not zipfile.is_zipfile(path):
         raise ZooError(f"{path}: not a .keras model file (a .keras file is a zip archive; this "
                        "one is damaged, cut short or something else)")
+
+
+# The member of a `.keras` archive that holds its weights (Keras' saving_lib writes it stored).
+WEIGHTS_MEMBER = "model.weights.h5"
+
+
+@contextlib.contextmanager
+def weights_file(checkpoint: Path) -> Iterator[Path]:
+    """A file `model.load_weights` reads `checkpoint`'s weights from as fast as the disk allows:
+    for a `.keras` archive, a temporary copy of its weights member; for anything else, the path.
+
+    Given the archive, Keras reads the HDF5 weights inside it in place, and every backward seek
+    in a zip member rereads it from its start (Python 3.11's zipfile): restoring resnet34's
+    weights and optimizer state took 2.3 s that way against 0.45 s from the copy. Only a member
+    stored uncompressed, as Keras writes it, is copied, so the copy is no larger than the
+    archive; otherwise, or if the copy cannot be made, Keras reads the archive as before.
+    """
+    if not checkpoint.name.endswith(".keras"):
+        yield checkpoint
+        return
+    with tempfile.TemporaryDirectory(prefix="zoo-weights-") as folder:
+        copy = Path(folder) / WEIGHTS_MEMBER
+        try:
+            with zipfile.ZipFile(checkpoint) as archive:
+                if archive.getinfo(WEIGHTS_MEMBER).compress_type != zipfile.ZIP_STORED:
+                    raise KeyError(WEIGHTS_MEMBER)
+                with archive.open(WEIGHTS_MEMBER) as source, open(copy, "wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+        except (OSError, KeyError, zipfile.BadZipFile):
+            copy = checkpoint  # Keras reads it in place, and says what is wrong with it
+        yield copy
 
 
 def command_line() -> str:

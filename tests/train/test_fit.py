@@ -12,7 +12,7 @@ import pytest
 
 import zoo
 from tests.train.conftest import run_cli
-from zoo.train import core, runs
+from zoo.train import callbacks, core, plots, runs
 
 
 def small_fit(run_dir, model="mnist_mlp", **kwargs):
@@ -338,6 +338,23 @@ def test_weights_are_read_from_a_copy_of_the_archives_weights_member(tmp_path):
         loaded = core._restore_weights(dense(1), tmp_path / file)
         for a, b in zip(loaded.get_weights(), saved.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(tmp_path,
+                                                                              monkeypatch):
+    drawn = []  # the epochs in each drawing
+    draw = plots.curves
+    monkeypatch.setattr(plots, "curves", lambda path, history: (drawn.append(len(history)),
+                                                                 draw(path, history)))
+    small_fit(tmp_path / "quick", epochs=3)  # epochs far quicker than CURVES_EVERY_S
+    assert drawn == [3]
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
+    small_fit(tmp_path / "slow", epochs=3)
+    assert drawn == [3, 1, 2, 3]
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)
+    with pytest.raises(RuntimeError, match="died after epoch 1"):  # a failure draws too
+        small_fit(tmp_path / "died", epochs=3, callbacks=[StopAfterFirstEpoch()])
+    assert drawn[-1] == 1 and (tmp_path / "died" / "curves.png").is_file()
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,14 @@ class RunRecorder(keras.callbacks.Callback):
     In order: add the learning rate to the logs; append the epoch to the history; save the
     epoch's checkpoint; update `best.keras` when the monitored value improves; commit
     `state.json` (the resume point); point `last.keras` at the checkpoint; rewrite
-    `history.csv` and `curves.png`; draw the sample grid, if the run has one.
+    `history.csv`; draw the sample grid, if the run has one; redraw `curves.png` if
+    `CURVES_EVERY_S` seconds have passed since it was last drawn. `draw_curves()` draws the
+    epochs not yet drawn: the run calls it when training stops, however it stops.
     """
+
+    # Drawing the curves takes 0.2-0.4 s: beside epochs of a second or two (mnist_mlp's on a GPU)
+    # a redraw after every epoch was a real share of the run; beside epochs of minutes, nothing.
+    CURVES_EVERY_S = 30.0
 
     def __init__(self, run_dir: Path, state: dict[str, Any], monitor: str, mode: str,
                  watch: DivergenceWatch,
@@ -141,7 +148,18 @@ class RunRecorder(keras.callbacks.Callback):
         self.monitor, self.mode = monitor, mode
         self.watch = watch
         self.sampler = sampler
+        self._curves_drawn_at, self._curves_behind = time.monotonic(), False
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    def draw_curves(self, *, unless_recent: bool = False) -> None:
+        """Draw `curves.png` from the history, if it has epochs not drawn yet; `unless_recent`:
+        only if `CURVES_EVERY_S` seconds have passed since it was last drawn."""
+        now = time.monotonic()
+        if not self._curves_behind or (
+                unless_recent and now - self._curves_drawn_at < self.CURVES_EVERY_S):
+            return
+        plots.curves(self.run_dir / "curves.png", self.state.get("history", []))
+        self._curves_drawn_at, self._curves_behind = time.monotonic(), False
 
     def _improved(self, value: float | None) -> bool:
         best = self.state.get("best_value")
@@ -174,7 +192,8 @@ class RunRecorder(keras.callbacks.Callback):
         if previous and previous != self.state["checkpoint"]:
             (self.run_dir / previous).unlink(missing_ok=True)
         runs.write_history_csv(self.run_dir / runs.HISTORY, history)
-        plots.curves(self.run_dir / "curves.png", history)
+        self._curves_behind = True
+        self.draw_curves(unless_recent=True)
         if self.sampler is not None:
             plots.save_image(self.run_dir / "samples" / f"epoch-{epoch + 1:04d}.png",
                              self.sampler(self.model))

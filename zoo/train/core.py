@@ -828,16 +828,19 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
             callback_list.insert(0, callbacks.ResumeState(
                 interrupted or state, interrupted["metrics"] if interrupted else None))
         fit_args = dict(validation_data=val_ds, verbose=verbose, shuffle=False)
-        with _signals_to(preemption):
-            if skip:  # the rest of the epoch SIGINT or SIGTERM stopped
-                model.fit(train_ds(skip), epochs=start + 1, initial_epoch=start,
-                          callbacks=callback_list, **fit_args)
-                preemption.raise_if_stopped()
-                start += 1
-            if start < recipe.epochs and watch.where is None and not model.stop_training:
-                model.fit(train_ds(), epochs=recipe.epochs, initial_epoch=start,
-                          callbacks=callback_list, **fit_args)
-                preemption.raise_if_stopped()
+        try:
+            with _signals_to(preemption):
+                if skip:  # the rest of the epoch SIGINT or SIGTERM stopped
+                    model.fit(train_ds(skip), epochs=start + 1, initial_epoch=start,
+                              callbacks=callback_list, **fit_args)
+                    preemption.raise_if_stopped()
+                    start += 1
+                if start < recipe.epochs and watch.where is None and not model.stop_training:
+                    model.fit(train_ds(), epochs=recipe.epochs, initial_epoch=start,
+                              callbacks=callback_list, **fit_args)
+                    preemption.raise_if_stopped()
+        finally:  # stopped, finished, interrupted or failed: the curves show every epoch saved
+            recorder.draw_curves()
         if watch.where is not None:
             epoch, batch = watch.where
             good = state.get("checkpoint")

@@ -346,15 +346,23 @@ def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(t
     draw = plots.curves
     monkeypatch.setattr(plots, "curves", lambda path, history: (drawn.append(len(history)),
                                                                  draw(path, history)))
-    small_fit(tmp_path / "quick", epochs=3)  # epochs far quicker than CURVES_EVERY_S
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)  # epochs far quicker
+    small_fit(tmp_path / "quick", epochs=3)
     assert drawn == [3]
-    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
-    small_fit(tmp_path / "slow", epochs=3)
-    assert drawn == [3, 1, 2, 3]
-    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)
     with pytest.raises(RuntimeError, match="died after epoch 1"):  # a failure draws too
         small_fit(tmp_path / "died", epochs=3, callbacks=[StopAfterFirstEpoch()])
-    assert drawn[-1] == 1 and (tmp_path / "died" / "curves.png").is_file()
+    assert drawn == [3, 1] and (tmp_path / "died" / "curves.png").is_file()
+    (tmp_path / "died" / "curves.png").unlink()  # as a kill before the drawing would leave it
+    small_fit(tmp_path / "died", epochs=3, resume=True)
+    assert drawn == [3, 1, 3]
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
+    small_fit(tmp_path / "slow", epochs=3)
+    assert drawn == [3, 1, 3, 1, 2, 3]
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)
+    monkeypatch.setattr(plots, "curves", lambda path, history: 1 / 0)  # the failure is reported
+    with pytest.raises(RuntimeError, match="died after epoch 1"), pytest.warns(
+            UserWarning, match=r"could not draw .*curves.png: division by zero"):
+        small_fit(tmp_path / "died again", epochs=3, callbacks=[StopAfterFirstEpoch()])
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,17 +149,26 @@ class RunRecorder(keras.callbacks.Callback):
         self.monitor, self.mode = monitor, mode
         self.watch = watch
         self.sampler = sampler
-        self._curves_drawn_at, self._curves_behind = time.monotonic(), False
+        # a resumed run redraws what a kill may have left undrawn
+        self._curves_drawn_at = time.monotonic()
+        self._curves_behind = bool(state.get("history"))
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    def draw_curves(self, *, unless_recent: bool = False) -> None:
+    def draw_curves(self, *, unless_recent: bool = False, quietly: bool = False) -> None:
         """Draw `curves.png` from the history, if it has epochs not drawn yet; `unless_recent`:
-        only if `CURVES_EVERY_S` seconds have passed since it was last drawn."""
+        only if `CURVES_EVERY_S` seconds have passed since it was last drawn; `quietly`: a
+        failure to draw is a warning (an error in flight is the one to report)."""
         now = time.monotonic()
         if not self._curves_behind or (
                 unless_recent and now - self._curves_drawn_at < self.CURVES_EVERY_S):
             return
-        plots.curves(self.run_dir / "curves.png", self.state.get("history", []))
+        try:
+            plots.curves(self.run_dir / "curves.png", self.state.get("history", []))
+        except Exception as err:
+            if not quietly:
+                raise
+            warnings.warn(f"could not draw {self.run_dir / 'curves.png'}: {err}", stacklevel=2)
+            return
         self._curves_drawn_at, self._curves_behind = time.monotonic(), False
 
     def _improved(self, value: float | None) -> bool:

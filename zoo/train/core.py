@@ -839,8 +839,10 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                     model.fit(train_ds(), epochs=recipe.epochs, initial_epoch=start,
                               callbacks=callback_list, **fit_args)
                     preemption.raise_if_stopped()
-        finally:  # stopped, finished, interrupted or failed: the curves show every epoch saved
-            recorder.draw_curves()
+        except BaseException:  # interrupted or failed: the curves show every epoch saved too
+            recorder.draw_curves(quietly=True)
+            raise
+        recorder.draw_curves()
         if watch.where is not None:
             epoch, batch = watch.where
             good = state.get("checkpoint")

@@ -352,12 +352,20 @@ def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(t
     with pytest.raises(RuntimeError, match="died after epoch 1"):  # a failure draws too
         small_fit(tmp_path / "died", epochs=3, callbacks=[StopAfterFirstEpoch()])
     assert drawn == [3, 1] and (tmp_path / "died" / "curves.png").is_file()
-    (tmp_path / "died" / "curves.png").unlink()  # as a kill before the drawing would leave it
+    # A kill before the drawing leaves no curves (or stale ones); a resumed run draws the epochs
+    # it found even if it stops before finishing one of its own, and so does a finished run's.
+    (tmp_path / "died" / "curves.png").unlink()
+    with pytest.raises(RuntimeError, match="died before its epoch"):
+        small_fit(tmp_path / "died", epochs=3, resume=True, callbacks=[DieAtEpochBegin()])
+    assert drawn == [3, 1, 1] and (tmp_path / "died" / "curves.png").is_file()
     small_fit(tmp_path / "died", epochs=3, resume=True)
-    assert drawn == [3, 1, 3]
+    assert drawn == [3, 1, 1, 3]
+    (tmp_path / "quick" / "curves.png").unlink()
+    small_fit(tmp_path / "quick", epochs=3, resume=True)  # nothing left to train
+    assert drawn == [3, 1, 1, 3, 3] and (tmp_path / "quick" / "curves.png").is_file()
     monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
     small_fit(tmp_path / "slow", epochs=3)
-    assert drawn == [3, 1, 3, 1, 2, 3]
+    assert drawn == [3, 1, 1, 3, 3, 1, 2, 3]
     monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)
     monkeypatch.setattr(plots, "curves", lambda path, history: 1 / 0)  # the failure is reported
     with pytest.raises(RuntimeError, match="died after epoch 1"), pytest.warns(
@@ -368,6 +376,11 @@ def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(t
 class StopAfterFirstEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         raise RuntimeError("the job died after epoch 1")
+
+
+class DieAtEpochBegin(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        raise RuntimeError(f"the job died before its epoch {epoch + 1}")
 
 
 def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):

@@ -158,16 +158,15 @@ class RunRecorder(keras.callbacks.Callback):
         """Draw `curves.png` from the history, if it has epochs not drawn yet; `unless_recent`:
         only if `CURVES_EVERY_S` seconds have passed since it was last drawn; `quietly`: a
         failure to draw is a warning (an error in flight is the one to report)."""
-        now = time.monotonic()
         if not self._curves_behind or (
-                unless_recent and now - self._curves_drawn_at < self.CURVES_EVERY_S):
+                unless_recent and time.monotonic() - self._curves_drawn_at < self.CURVES_EVERY_S):
             return
         try:
-            plots.curves(self.run_dir / "curves.png", self.state.get("history", []))
+            plots.curves(self.run_dir / runs.CURVES, self.state.get("history", []))
         except Exception as err:
             if not quietly:
                 raise
-            warnings.warn(f"could not draw {self.run_dir / 'curves.png'}: {err}", stacklevel=2)
+            warnings.warn(f"could not draw {self.run_dir / runs.CURVES}: {err}", stacklevel=2)
             return
         self._curves_drawn_at, self._curves_behind = time.monotonic(), False
 

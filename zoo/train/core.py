@@ -855,6 +855,8 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                 + " Try a lower learning rate"
                 + (", from scratch or from that checkpoint (init_from=..., --init-from)."
                    if good else "."))
+    elif state.get("history"):  # nothing left to train: a kill after the last epoch's record
+        plots.curves(run_dir / runs.CURVES, state["history"])  # may have left it undrawn
     for row in state.get("history", []):
         for key, value in row.items():
             if key != "epoch":

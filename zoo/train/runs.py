@@ -28,6 +28,7 @@ from zoo.fileio import write_json, write_text
 
 CONFIG, STATE, METRICS, HISTORY = "config.json", "state.json", "metrics.json", "history.csv"
 LAST, BEST = "last.keras", "best.keras"
+CURVES = "curves.png"
 LOCK = ".lock"
 
 
@@ -201,13 +202,13 @@ def weights_file(checkpoint: Path) -> Iterator[Path]:
         copy = Path(folder) / WEIGHTS_MEMBER
         try:
             with zipfile.ZipFile(checkpoint) as archive:
-                if archive.getinfo(WEIGHTS_MEMBER).compress_type != zipfile.ZIP_STORED:
-                    raise KeyError(WEIGHTS_MEMBER)
-                with archive.open(WEIGHTS_MEMBER) as source, open(copy, "wb") as target:
-                    shutil.copyfileobj(source, target, 1 << 20)
+                copied = archive.getinfo(WEIGHTS_MEMBER).compress_type == zipfile.ZIP_STORED
+                if copied:
+                    with archive.open(WEIGHTS_MEMBER) as source, open(copy, "wb") as target:
+                        shutil.copyfileobj(source, target, 1 << 20)
         except (OSError, KeyError, zipfile.BadZipFile):
-            copy = checkpoint  # Keras reads it in place, and says what is wrong with it
-        yield copy
+            copied = False  # Keras reads the archive in place, and says what is wrong with it
+        yield copy if copied else checkpoint
 
 
 def command_line() -> str:

@@ -29,7 +29,7 @@ def pytest_addoption(parser):
 
 # The longest-running test files (and classes) first, longest first, as measured in CI with
 # --durations: pytest-xdist with `--dist loadscope --no-loadscope-reorder` hands them out in
-# this order to whichever process is free, so the two processes end at about the same time
+# this order to whichever process is free, so the processes end at about the same time
 # (by default it starts with the files that have the most tests, which left a 5-minute file
 # running alone at the end; files left off this list run after it, in collection order).
 LONGEST_FIRST = (

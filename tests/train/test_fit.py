@@ -371,6 +371,11 @@ def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(t
     with pytest.raises(RuntimeError, match="died after epoch 1"), pytest.warns(
             UserWarning, match=r"could not draw .*curves.png: division by zero"):
         small_fit(tmp_path / "died again", epochs=3, callbacks=[StopAfterFirstEpoch()])
+    (tmp_path / "quick" / "metrics.json").unlink()
+    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: division by zero"):
+        result = small_fit(tmp_path / "quick", epochs=3, resume=True)  # finished: tested anyway
+    assert set(result.test_metrics) >= {"accuracy", "loss"}
+    assert (tmp_path / "quick" / "metrics.json").is_file()
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):

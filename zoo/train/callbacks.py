@@ -125,6 +125,19 @@ class DivergenceWatch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def draw_curves(run_dir: Path, history: list[dict[str, Any]], *, quietly: bool = False) -> bool:
+    """Draw the run's `curves.png` from `history`; whether it was drawn. `quietly`: a failure to
+    draw is a warning (an error in flight, or the run's results, are what matter then)."""
+    try:
+        plots.curves(run_dir / runs.CURVES, history)
+    except Exception as err:
+        if not quietly:
+            raise
+        warnings.warn(f"could not draw {run_dir / runs.CURVES}: {err}", stacklevel=3)
+        return False
+    return True
+
+
 class RunRecorder(keras.callbacks.Callback):
     """At the end of each good epoch: record it and make it resumable.
 
@@ -161,14 +174,8 @@ class RunRecorder(keras.callbacks.Callback):
         if not self._curves_behind or (
                 unless_recent and time.monotonic() - self._curves_drawn_at < self.CURVES_EVERY_S):
             return
-        try:
-            plots.curves(self.run_dir / runs.CURVES, self.state.get("history", []))
-        except Exception as err:
-            if not quietly:
-                raise
-            warnings.warn(f"could not draw {self.run_dir / runs.CURVES}: {err}", stacklevel=2)
-            return
-        self._curves_drawn_at, self._curves_behind = time.monotonic(), False
+        if draw_curves(self.run_dir, self.state.get("history", []), quietly=quietly):
+            self._curves_drawn_at, self._curves_behind = time.monotonic(), False
 
     def _improved(self, value: float | None) -> bool:
         best = self.state.get("best_value")

@@ -801,7 +801,8 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_callbacks,
            epoch, spread: distribution.Distribution):
-    """Fit from epoch `start` to the recipe's last, with the run's callbacks."""
+    """Fit from epoch `start` to the recipe's last, with the run's callbacks; with nothing left
+    to train (a finished run resumed), redraw its curves, which a kill may have left behind."""
     recipe, multiple = settings.recipe, spread.batch_multiple
     history = {}
     if start < recipe.epochs:
@@ -855,8 +856,8 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                 + " Try a lower learning rate"
                 + (", from scratch or from that checkpoint (init_from=..., --init-from)."
                    if good else "."))
-    elif state.get("history"):  # nothing left to train: a kill after the last epoch's record
-        plots.curves(run_dir / runs.CURVES, state["history"])  # may have left it undrawn
+    elif state.get("history"):  # a failure to draw is a warning: the test results matter here
+        callbacks.draw_curves(run_dir, state["history"], quietly=True)
     for row in state.get("history", []):
         for key, value in row.items():
             if key != "epoch":

@@ -83,7 +83,7 @@ print("REPORT " + json.dumps({
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_both_networks_learn_on_real_mnist(backend):
-    """A few hundred steps (300 of batch 4) on real MNIST, per backend: each network's loss
+    """150 steps of batch 4 on real MNIST, per backend: each network's loss
     falls against the opponent it trained against. The discriminator, trained, tells real
     digits from the untrained generator's output better than it did at the start; the
     generator, trained, fools the trained discriminator better than its untrained self does.
@@ -92,13 +92,16 @@ def test_both_networks_learn_on_real_mnist(backend):
         pytest.skip("set ZOO_DATA_DIR to a folder of the real datasets to run this")
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed: pip install -e '.[{backend}]'")
-    env = backend_env(backend, quick_compile=False)  # 300 steps: running them dominates
-    process = subprocess.run([sys.executable, "-c", LEARNS, "300", "4"], env=env,
+    # 150 steps: running them dominates (PyTorch, measured side by side: 57 s, against 122 s
+    # for 300). At 150 each loss already falls by more than a quarter on every backend
+    # (discriminator 1.37-1.40 to 0.92-1.00, generator 1.33-1.69 to 0.80-1.11).
+    env = backend_env(backend, quick_compile=False)
+    process = subprocess.run([sys.executable, "-c", LEARNS, "150", "4"], env=env,
                              capture_output=True, text=True, timeout=1200)
     assert process.returncode == 0, process.stderr[-4000:]
     line = next(x for x in process.stdout.splitlines() if x.startswith("REPORT "))
     report = json.loads(line.removeprefix("REPORT "))
-    assert report["backend"] == backend and report["steps"] == [300, 300], report
+    assert report["backend"] == backend and report["steps"] == [150, 150], report
     assert all(np.isfinite(v).all() for v in report["history"].values()), report
     assert report["d_after"] < report["d_before"], report
     assert report["g_after"] < report["g_before"], report

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -312,10 +314,10 @@ def test_init_from_refuses_a_checkpoint_that_does_not_fit_before_making_a_run_fo
         assert not (tmp_path / "b").exists()
 
 
-def test_weights_are_read_from_a_copy_of_the_archives_weights_member(tmp_path):
+def test_weights_are_read_from_a_copy_of_the_archives_weights_member(tmp_path, monkeypatch):
     """A `.keras` file's weights are loaded from a plain copy of its weights member (read in the
-    archive, every backward seek rereads the member), alike; a compressed member, or a file of
-    another kind, is read where it is."""
+    archive, every backward seek rereads the member), alike; a compressed member, a file of
+    another kind, or a copy that fails (a full temporary folder), is read where it is."""
     def dense(seed):
         keras.utils.set_random_seed(seed)
         return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -339,6 +341,17 @@ def test_weights_are_read_from_a_copy_of_the_archives_weights_member(tmp_path):
         for a, b in zip(loaded.get_weights(), saved.get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
 
+    def full(source, target, length):  # the temporary folder fills up halfway through the copy
+        target.write(source.read(8))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs.shutil, "copyfileobj", full)
+    with runs.weights_file(tmp_path / "m.keras") as path:
+        assert path == tmp_path / "m.keras"  # read in the archive, as without the copy
+    loaded = core._restore_weights(dense(1), tmp_path / "m.keras")
+    for a, b in zip(loaded.get_weights(), saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
 
 def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(tmp_path,
                                                                               monkeypatch):
@@ -360,22 +373,34 @@ def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(t
     assert drawn == [3, 1, 1] and (tmp_path / "died" / "curves.png").is_file()
     small_fit(tmp_path / "died", epochs=3, resume=True)
     assert drawn == [3, 1, 1, 3]
+    small_fit(tmp_path / "quick", epochs=3, resume=True)  # finished, curves current: not redrawn
+    assert drawn == [3, 1, 1, 3]
     (tmp_path / "quick" / "curves.png").unlink()
     small_fit(tmp_path / "quick", epochs=3, resume=True)  # nothing left to train
     assert drawn == [3, 1, 1, 3, 3] and (tmp_path / "quick" / "curves.png").is_file()
+    state = tmp_path / "quick" / "state.json"  # a kill between the epoch's state and its drawing
+    os.utime(state, ns=(state.stat().st_atime_ns, (tmp_path / "quick" / "curves.png").stat()
+                        .st_mtime_ns + 10**9))
+    small_fit(tmp_path / "quick", epochs=3, resume=True)
+    assert drawn == [3, 1, 1, 3, 3, 3]
     monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
     small_fit(tmp_path / "slow", epochs=3)
-    assert drawn == [3, 1, 1, 3, 3, 1, 2, 3]
-    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)
-    monkeypatch.setattr(plots, "curves", lambda path, history: 1 / 0)  # the failure is reported
+    assert drawn == [3, 1, 1, 3, 3, 3, 1, 2, 3]
+    monkeypatch.setattr(plots, "curves", lambda path, history: 1 / 0)  # a failure is a warning
     with pytest.raises(RuntimeError, match="died after epoch 1"), pytest.warns(
             UserWarning, match=r"could not draw .*curves.png: division by zero"):
         small_fit(tmp_path / "died again", epochs=3, callbacks=[StopAfterFirstEpoch()])
-    (tmp_path / "quick" / "metrics.json").unlink()
     with pytest.warns(UserWarning, match=r"could not draw .*curves.png: division by zero"):
-        result = small_fit(tmp_path / "quick", epochs=3, resume=True)  # finished: tested anyway
+        result = small_fit(tmp_path / "undrawn", epochs=3)  # drawing fails after every epoch
+    assert result.history["loss"] and len(result.history["loss"]) == 3 and result.test_metrics
+    (tmp_path / "undrawn" / "metrics.json").unlink()
+    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: division by zero"):
+        result = small_fit(tmp_path / "undrawn", epochs=3, resume=True)  # finished: tested anyway
     assert set(result.test_metrics) >= {"accuracy", "loss"}
-    assert (tmp_path / "quick" / "metrics.json").is_file()
+    assert (tmp_path / "undrawn" / "metrics.json").is_file()
+    monkeypatch.setattr(plots, "curves", draw)
+    small_fit(tmp_path / "undrawn", epochs=3, resume=True)
+    assert (tmp_path / "undrawn" / "curves.png").is_file()
 
 
 class StopAfterFirstEpoch(keras.callbacks.Callback):

@@ -125,17 +125,28 @@ class DivergenceWatch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def draw_curves(run_dir: Path, history: list[dict[str, Any]], *, quietly: bool = False) -> bool:
-    """Draw the run's `curves.png` from `history`; whether it was drawn. `quietly`: a failure to
-    draw is a warning (an error in flight, or the run's results, are what matter then)."""
+def draw_curves(run_dir: Path, history: list[dict[str, Any]]) -> bool:
+    """Draw the run's `curves.png` from `history`; whether it was drawn. A failure to draw is a
+    warning: a plot is not worth a run (training goes on, a finished run is still tested)."""
     try:
         plots.curves(run_dir / runs.CURVES, history)
     except Exception as err:
-        if not quietly:
-            raise
         warnings.warn(f"could not draw {run_dir / runs.CURVES}: {err}", stacklevel=3)
         return False
     return True
+
+
+def curves_behind(run_dir: Path, state: dict[str, Any]) -> bool:
+    """Whether `curves.png` may lack epochs of the run's history: it is missing, or older than
+    `state.json`, which each epoch writes before the curves are drawn (a kill between the two,
+    or a drawing that failed, leaves them behind)."""
+    if not state.get("history"):
+        return False
+    try:
+        drawn = (run_dir / runs.CURVES).stat().st_mtime_ns
+        return drawn <= (run_dir / runs.STATE).stat().st_mtime_ns
+    except OSError:
+        return True
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -146,7 +157,8 @@ class RunRecorder(keras.callbacks.Callback):
     `state.json` (the resume point); point `last.keras` at the checkpoint; rewrite
     `history.csv`; draw the sample grid, if the run has one; redraw `curves.png` if
     `CURVES_EVERY_S` seconds have passed since it was last drawn. `draw_curves()` draws the
-    epochs not yet drawn: the run calls it when training stops, however it stops.
+    epochs not yet drawn: the run calls it when training stops, however it stops. A failure to
+    draw the curves is a warning, and training goes on.
     """
 
     # Drawing the curves takes 0.2-0.4 s: beside epochs of a second or two (mnist_mlp's on a GPU)
@@ -164,18 +176,18 @@ class RunRecorder(keras.callbacks.Callback):
         self.sampler = sampler
         # a resumed run redraws what a kill may have left undrawn
         self._curves_drawn_at = time.monotonic()
-        self._curves_behind = bool(state.get("history"))
+        self._curves_behind = curves_behind(run_dir, state)
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    def draw_curves(self, *, unless_recent: bool = False, quietly: bool = False) -> None:
+    def draw_curves(self, *, unless_recent: bool = False) -> None:
         """Draw `curves.png` from the history, if it has epochs not drawn yet; `unless_recent`:
-        only if `CURVES_EVERY_S` seconds have passed since it was last drawn; `quietly`: a
-        failure to draw is a warning (an error in flight is the one to report)."""
+        only if `CURVES_EVERY_S` seconds have passed since it was last drawn (or tried: a failure
+        is a warning, and is tried again no sooner)."""
         if not self._curves_behind or (
                 unless_recent and time.monotonic() - self._curves_drawn_at < self.CURVES_EVERY_S):
             return
-        if draw_curves(self.run_dir, self.state.get("history", []), quietly=quietly):
-            self._curves_drawn_at, self._curves_behind = time.monotonic(), False
+        drawn = draw_curves(self.run_dir, self.state.get("history", []))
+        self._curves_drawn_at, self._curves_behind = time.monotonic(), not drawn
 
     def _improved(self, value: float | None) -> bool:
         best = self.state.get("best_value")

@@ -841,7 +841,7 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                               callbacks=callback_list, **fit_args)
                     preemption.raise_if_stopped()
         except BaseException:  # interrupted or failed: the curves show every epoch saved too
-            recorder.draw_curves(quietly=True)
+            recorder.draw_curves()
             raise
         recorder.draw_curves()
         if watch.where is not None:
@@ -856,8 +856,8 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                 + " Try a lower learning rate"
                 + (", from scratch or from that checkpoint (init_from=..., --init-from)."
                    if good else "."))
-    elif state.get("history"):  # a failure to draw is a warning: the test results matter here
-        callbacks.draw_curves(run_dir, state["history"], quietly=True)
+    elif callbacks.curves_behind(run_dir, state):  # finished, but a kill came before the drawing
+        callbacks.draw_curves(run_dir, state["history"])
     for row in state.get("history", []):
         for key, value in row.items():
             if key != "epoch":

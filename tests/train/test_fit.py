@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -378,23 +377,31 @@ def test_curves_are_redrawn_at_most_every_so_often_and_whenever_training_stops(t
     (tmp_path / "quick" / "curves.png").unlink()
     small_fit(tmp_path / "quick", epochs=3, resume=True)  # nothing left to train
     assert drawn == [3, 1, 1, 3, 3] and (tmp_path / "quick" / "curves.png").is_file()
-    state = tmp_path / "quick" / "state.json"  # a kill between the epoch's state and its drawing
-    os.utime(state, ns=(state.stat().st_atime_ns, (tmp_path / "quick" / "curves.png").stat()
-                        .st_mtime_ns + 10**9))
+    history = json.loads((tmp_path / "quick" / "state.json").read_text())["history"]
+    assert plots.drawn_to(tmp_path / "quick" / "curves.png") == 3
+    draw(tmp_path / "quick" / "curves.png", history[:2])  # a kill before the last epoch's drawing
     small_fit(tmp_path / "quick", epochs=3, resume=True)
-    assert drawn == [3, 1, 1, 3, 3, 3]
+    assert drawn == [3, 1, 1, 3, 3, 3] and plots.drawn_to(tmp_path / "quick" / "curves.png") == 3
     monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
     small_fit(tmp_path / "slow", epochs=3)
     assert drawn == [3, 1, 1, 3, 3, 3, 1, 2, 3]
+    calls = []  # the drawing after the last epoch fails once: tried again when training stops
+    monkeypatch.setattr(plots, "curves", lambda path, history: (
+        calls.append(len(history)), 1 / 0 if len(calls) == 3 else draw(path, history)))
+    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: ZeroDivisionError"):
+        small_fit(tmp_path / "retried", epochs=3)
+    assert calls == [1, 2, 3, 3] and plots.drawn_to(tmp_path / "retried" / "curves.png") == 3
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 3600.0)
     monkeypatch.setattr(plots, "curves", lambda path, history: 1 / 0)  # a failure is a warning
-    with pytest.raises(RuntimeError, match="died after epoch 1"), pytest.warns(
-            UserWarning, match=r"could not draw .*curves.png: division by zero"):
+    with pytest.raises(RuntimeError, match="died after epoch 1"), pytest.warns(  # when it dies
+            UserWarning, match=r"could not draw .*curves.png: ZeroDivisionError: division by"):
         small_fit(tmp_path / "died again", epochs=3, callbacks=[StopAfterFirstEpoch()])
-    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: division by zero"):
+    monkeypatch.setattr(callbacks.RunRecorder, "CURVES_EVERY_S", 0.0)
+    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: ZeroDivisionError"):
         result = small_fit(tmp_path / "undrawn", epochs=3)  # drawing fails after every epoch
     assert result.history["loss"] and len(result.history["loss"]) == 3 and result.test_metrics
     (tmp_path / "undrawn" / "metrics.json").unlink()
-    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: division by zero"):
+    with pytest.warns(UserWarning, match=r"could not draw .*curves.png: ZeroDivisionError"):
         result = small_fit(tmp_path / "undrawn", epochs=3, resume=True)  # finished: tested anyway
     assert set(result.test_metrics) >= {"accuracy", "loss"}
     assert (tmp_path / "undrawn" / "metrics.json").is_file()

@@ -131,22 +131,17 @@ def draw_curves(run_dir: Path, history: list[dict[str, Any]]) -> bool:
     try:
         plots.curves(run_dir / runs.CURVES, history)
     except Exception as err:
-        warnings.warn(f"could not draw {run_dir / runs.CURVES}: {err}", stacklevel=3)
+        warnings.warn(f"could not draw {run_dir / runs.CURVES}: {type(err).__name__}: {err}",
+                      stacklevel=3)
         return False
     return True
 
 
 def curves_behind(run_dir: Path, state: dict[str, Any]) -> bool:
-    """Whether `curves.png` may lack epochs of the run's history: it is missing, or older than
-    `state.json`, which each epoch writes before the curves are drawn (a kill between the two,
-    or a drawing that failed, leaves them behind)."""
-    if not state.get("history"):
-        return False
-    try:
-        drawn = (run_dir / runs.CURVES).stat().st_mtime_ns
-        return drawn <= (run_dir / runs.STATE).stat().st_mtime_ns
-    except OSError:
-        return True
+    """Whether `curves.png` lacks epochs of the run's history: it is missing, or its last epoch
+    is not the history's (a kill before the drawing, a drawing that failed or was not due)."""
+    history = state.get("history")
+    return bool(history) and plots.drawn_to(run_dir / runs.CURVES) != history[-1]["epoch"]
 
 
 class RunRecorder(keras.callbacks.Callback):

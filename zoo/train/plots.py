@@ -18,8 +18,13 @@ def _pyplot():
     return plt
 
 
+# The PNG's text entry naming the last epoch a drawing of the curves shows (`drawn_to`).
+EPOCH_KEY = "zoo last epoch"
+
+
 def curves(path: str | os.PathLike, history: list[dict[str, float]]) -> None:
-    """Plot every metric per epoch, training and validation together, one panel per metric."""
+    """Plot every metric per epoch, training and validation together, one panel per metric; the
+    PNG names its last epoch (`drawn_to`)."""
     if not history:
         return
     plt = _pyplot()
@@ -46,8 +51,20 @@ def curves(path: str | os.PathLike, history: list[dict[str, float]]) -> None:
     fig.subplots_adjust(left=0.65 / width, right=1 - 0.2 / width, bottom=0.45 / 3.4,
                         top=1 - 0.35 / 3.4, wspace=0.75 / (4.2 - 0.85))
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+        fig.savefig(tmp, format="png", dpi=100, metadata={EPOCH_KEY: str(epochs[-1])})
     plt.close(fig)
+
+
+def drawn_to(path: str | os.PathLike) -> int | None:
+    """The last epoch that the curves `curves()` drew at `path` show; None if there is no such
+    drawing (no file, another picture, an unreadable one)."""
+    from PIL import Image  # Matplotlib's own dependency
+
+    try:
+        with Image.open(path) as image:
+            return int(image.text[EPOCH_KEY])
+    except (OSError, AttributeError, KeyError, ValueError, SyntaxError):
+        return None
 
 
 def grid(images: np.ndarray, columns: int) -> np.ndarray:

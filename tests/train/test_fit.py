@@ -450,6 +450,26 @@ def test_reconstruction_and_generation_runs_draw_sample_grids(tmp_path, name):
     assert set(result.test_metrics) == expected
 
 
+def test_a_sample_grid_that_fails_to_draw_is_a_warning_and_training_goes_on(tmp_path,
+                                                                            monkeypatch):
+    save_image, calls = plots.save_image, []
+
+    def full_disk_once(path, images):
+        calls.append(path.name)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save_image(path, images)
+
+    monkeypatch.setattr(plots, "save_image", full_disk_once)
+    with pytest.warns(UserWarning, match=r"could not draw .*epoch-0001.png: OSError: .*No space"):
+        result = small_fit(tmp_path / "run", model="autoencoder", epochs=3)
+    assert calls == ["epoch-0001.png", "epoch-0002.png", "epoch-0003.png"]
+    assert [p.name for p in sorted((result.run_dir / "samples").iterdir())] == [
+        "epoch-0002.png", "epoch-0003.png"]
+    assert json.loads((result.run_dir / "state.json").read_text())["epochs_done"] == 3
+    assert set(result.test_metrics) == GRID_METRICS["reconstruction"]
+
+
 def test_mixed_precision_keeps_float32_variables_and_logits(tmp_path):
     result = small_fit(tmp_path / "run", mixed_precision=True, epochs=1)
     assert result.config["precision"] == "mixed_bfloat16"  # a CPU

@@ -125,16 +125,20 @@ class DivergenceWatch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def draw_curves(run_dir: Path, history: list[dict[str, Any]]) -> bool:
-    """Draw the run's `curves.png` from `history`; whether it was drawn. A failure to draw is a
+def drawn(path: Path, draw: Callable[[], Any]) -> bool:
+    """Call `draw()`, which writes the picture at `path`; whether it did. A failure to draw is a
     warning: a plot is not worth a run (training goes on, a finished run is still tested)."""
     try:
-        plots.curves(run_dir / runs.CURVES, history)
+        draw()
     except Exception as err:
-        warnings.warn(f"could not draw {run_dir / runs.CURVES}: {type(err).__name__}: {err}",
-                      stacklevel=3)
+        warnings.warn(f"could not draw {path}: {type(err).__name__}: {err}", stacklevel=3)
         return False
     return True
+
+
+def draw_curves(run_dir: Path, history: list[dict[str, Any]]) -> bool:
+    """Draw the run's `curves.png` from `history`; whether it was drawn (a failure warns)."""
+    return drawn(run_dir / runs.CURVES, lambda: plots.curves(run_dir / runs.CURVES, history))
 
 
 def curves_behind(run_dir: Path, state: dict[str, Any]) -> bool:
@@ -150,10 +154,10 @@ class RunRecorder(keras.callbacks.Callback):
     In order: add the learning rate to the logs; append the epoch to the history; save the
     epoch's checkpoint; update `best.keras` when the monitored value improves; commit
     `state.json` (the resume point); point `last.keras` at the checkpoint; rewrite
-    `history.csv`; draw the sample grid, if the run has one; redraw `curves.png` if
-    `CURVES_EVERY_S` seconds have passed since it was last drawn. `draw_curves()` draws the
-    epochs not yet drawn: the run calls it when training stops, however it stops. A failure to
-    draw the curves is a warning, and training goes on.
+    `history.csv`; redraw `curves.png` if `CURVES_EVERY_S` seconds have passed since it was
+    last drawn; draw the sample grid, if the run has one. `draw_curves()` draws the epochs not
+    yet drawn: the run calls it when training stops, however it stops. A failure to draw the
+    curves or a grid is a warning, and training goes on.
     """
 
     # Drawing the curves takes 0.2-0.4 s: beside epochs of a second or two (mnist_mlp's on a GPU)
@@ -217,9 +221,9 @@ class RunRecorder(keras.callbacks.Callback):
         runs.write_history_csv(self.run_dir / runs.HISTORY, history)
         self._curves_behind = True
         self.draw_curves(unless_recent=True)
-        if self.sampler is not None:
-            plots.save_image(self.run_dir / "samples" / f"epoch-{epoch + 1:04d}.png",
-                             self.sampler(self.model))
+        if self.sampler is not None:  # like the curves, a grid that fails to draw warns
+            grid = self.run_dir / "samples" / f"epoch-{epoch + 1:04d}.png"
+            drawn(grid, lambda: plots.save_image(grid, self.sampler(self.model)))
 
 
 class TrainingInterrupted(KeyboardInterrupt):

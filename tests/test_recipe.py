@@ -20,6 +20,7 @@ from zoo.recipe import OneCycle, Recipe, SparseSmoothedCrossentropy, make_optimi
         ("batch_size", 0, r"batch_size must be >= 1"),
         ("epochs", -3, r"epochs must be >= 1"),
         ("label_smoothing", 1.0, r"label_smoothing must be a finite number in \[0, 1\)"),
+        ("clipnorm", -1.0, r"clipnorm must be a finite number in \[0"),
     ],
 )
 def test_bad_recipe_values_are_refused(field, value, message):
@@ -63,6 +64,25 @@ def test_weight_decay_spares_biases_and_normalisation():
     decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
     assert decayed and all("kernel" in path for path in decayed)
     assert not any(name in path for path in decayed for name in ("bias", "gamma", "beta"))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
+def test_clipnorm_bounds_the_global_norm_of_each_step(name):
+    """Two weights whose gradients have a global norm of 50: plain SGD at rate 1 moves them by
+    the clipped gradient, norm 1, in the gradient's direction; every optimizer clips them."""
+    recipe = Recipe(optimizer=name, learning_rate=1.0, clipnorm=1.0)
+    assert "gradients clipped to a global norm of 1" in recipe.summary()
+    assert "clipped" not in Recipe().summary()
+    weights = [keras.Variable(np.zeros(2, "float32")), keras.Variable(np.zeros(1, "float32"))]
+    grads = [np.array([30.0, 0.0], "float32"), np.array([40.0], "float32")]
+    optimizer = make_optimizer(recipe)
+    optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], weights,
+                                  strict=True))
+    if name == "sgd":
+        moved = np.concatenate([keras.ops.convert_to_numpy(w) for w in weights])
+        np.testing.assert_allclose(moved, [-0.6, 0.0, -0.8], rtol=1e-5)
+    assert optimizer.global_clipnorm == 1.0
+    assert make_optimizer(Recipe(optimizer=name)).global_clipnorm is None
 
 
 def test_smoothed_sparse_crossentropy_matches_dense_label_smoothing():

@@ -41,6 +41,7 @@ class Recipe:
     nesterov: bool = False
     beta_1: float = 0.9
     weight_decay: float = 0.0
+    clipnorm: float = 0.0
     schedule: str = "constant"
     warmup_epochs: float = 0.0
     batch_size: int = 128
@@ -59,6 +60,7 @@ class Recipe:
         checks.rate("momentum", self.momentum)
         checks.rate("beta_1", self.beta_1)
         checks.number("weight_decay", self.weight_decay, minimum=0.0)
+        checks.number("clipnorm", self.clipnorm, minimum=0.0)
         checks.number("warmup_epochs", self.warmup_epochs, minimum=0.0)
         checks.integer("batch_size", self.batch_size)
         checks.integer("epochs", self.epochs)
@@ -87,6 +89,8 @@ class Recipe:
             parts.append(f"weight decay {self.weight_decay:g}")
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
+        if self.clipnorm:
+            parts.append(f"gradients clipped to a global norm of {self.clipnorm:g}")
         parts.append(f"batch {self.batch_size}, {epochs_text(self.epochs)}")
         if self.augment:
             parts.append("pad-crop-flip augmentation")
@@ -170,18 +174,21 @@ def make_schedule(recipe: Recipe, steps_per_epoch: int | None):
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int | None = None) -> keras.optimizers.Optimizer:
-    """Build the recipe's optimizer; kernels only are weight-decayed."""
+    """Build the recipe's optimizer; kernels only are weight-decayed. A `clipnorm` scales the
+    gradients down whenever their global norm (over all weights together) exceeds it."""
     lr = make_schedule(recipe, steps_per_epoch)
     decay = recipe.weight_decay or None
+    clip = {"global_clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
     if recipe.optimizer == "sgd":
         opt = keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-                                   weight_decay=decay)
+                                   weight_decay=decay, **clip)
     elif recipe.optimizer == "rmsprop":
-        opt = keras.optimizers.RMSprop(lr, momentum=recipe.momentum, weight_decay=decay)
+        opt = keras.optimizers.RMSprop(lr, momentum=recipe.momentum, weight_decay=decay, **clip)
     elif recipe.optimizer == "adamw":
-        opt = keras.optimizers.AdamW(lr, beta_1=recipe.beta_1, weight_decay=recipe.weight_decay)
+        opt = keras.optimizers.AdamW(lr, beta_1=recipe.beta_1, weight_decay=recipe.weight_decay,
+                                     **clip)
     else:
-        opt = keras.optimizers.Adam(lr, beta_1=recipe.beta_1, weight_decay=decay)
+        opt = keras.optimizers.Adam(lr, beta_1=recipe.beta_1, weight_decay=decay, **clip)
     if recipe.weight_decay:
         opt.exclude_from_weight_decay(var_names=list(NO_DECAY))
     return opt

@@ -16,15 +16,6 @@ from zoo.registry import Card, Reference, register
 
 CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}
-# The recipe's peak learning rate: the ungated SimpleRNN trains at half the gated cells' rate.
-PEAK = {"lstm": 2e-3, "gru": 2e-3, "rnn": 1e-3}
-PEAK_NOTES = {
-    "lstm": "See benchmarks/NOTES.md.",
-    "gru": "See benchmarks/NOTES.md.",
-    "rnn": "The SimpleRNN peaks at 1e-3, not the gated cells' 2e-3: over six seeds each, 2e-3 "
-           "tested at 76.7-84.3% (mean 81.3%, two seeds below 77%) and 1e-3 at 82.8-87.3% "
-           "(mean 84.7%); benchmarks/NOTES.md.",
-}
 
 
 def sentiment_rnn(
@@ -66,13 +57,14 @@ def _card(cell: str, params: int, reference: Reference | None) -> Card:
         output_shape=(1,),
         output="one logit: the review is positive when it is above 0",
         params=params,
-        recipe=Recipe(optimizer="adam", learning_rate=PEAK[cell], schedule="cosine",
-                      batch_size=128, epochs=3, steps_per_execution=8,
-                      notes=f"Adam, batch 128, 3 epochs, the rate annealed from {PEAK[cell]:g} "
-                            "to zero by a cosine schedule (at a constant 1e-3 the models overfit "
-                            "after two epochs); reviews vectorised to the 20,000 most frequent "
-                            f"training words, the last {SEQUENCE_LENGTH} tokens of each (200 "
-                            "cost the gated cells about half a point). " + PEAK_NOTES[cell]),
+        recipe=Recipe(optimizer="adam", learning_rate=2e-3, schedule="cosine", batch_size=128,
+                      epochs=3, steps_per_execution=8,
+                      notes="Adam, batch 128, 3 epochs, the rate annealed from 2e-3 to zero by a "
+                            "cosine schedule (at a constant 1e-3 the models overfit after two "
+                            "epochs); reviews vectorised to the 20,000 most frequent training "
+                            f"words, the last {SEQUENCE_LENGTH} tokens of each (200 cost the "
+                            "gated cells about half a point; the SimpleRNN's result varies "
+                            "more with its seed than with either; benchmarks/NOTES.md)."),
         description=f"A sentiment classifier: a 128-dimensional embedding of a 20,000-word "
                     f"vocabulary, two stacked {CELL_NAMES[cell]} layers of 64 units with "
                     "dropout 0.3, and one output logit.",

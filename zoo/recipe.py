@@ -27,6 +27,9 @@ class Recipe:
     `weight_decay` is Keras' decoupled decay (each step subtracts `lr * weight_decay * w`), applied to
     kernels only. PyTorch-style coupled L2 of `c` under SGD with momentum `m` corresponds to roughly
     `c / (1 - m)` here, so the recipes from PyTorch papers are converted, and the note says so.
+    `clipnorm`, when above 0, scales each step's gradients down to that global norm (Keras'
+    `global_clipnorm`, over all weights together); no card clips (benchmarks/NOTES.md tried it
+    for `imdb_rnn`).
 
     `jit_compile` and `steps_per_execution` do not change what is learned, only how fast: each
     card sets them to what measured fastest for its model on CPU (`benchmarks/NOTES.md`).

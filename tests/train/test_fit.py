@@ -535,6 +535,27 @@ def test_cpu_bf16_flags_are_read_from_cpuinfo():
         assert core.fast_16bit() is core.cpu_has_bf16(cpuinfo.read_text())
 
 
+def test_the_machine_is_described_by_its_cpu_cores_and_matrix_instructions():
+    epyc = ("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+            "vmx flags\t: amx_bf16\n")  # not the CPU's flags: only the "flags" line counts
+    assert runs.cpu_field(epyc, "model name") == "AMD EPYC"
+    assert runs.matrix_units(epyc) == "AVX-512 BF16"
+    assert runs.matrix_units(epyc.replace(" avx512_bf16", "")) == "AVX-512"
+    assert runs.matrix_units(epyc.replace(" avx512f avx512_bf16", "")) == "AVX2"
+    assert runs.matrix_units(epyc.replace("fpu", "amx_tile amx_bf16")) == "AMX"
+    assert runs.matrix_units("processor\t: 0\nFeatures\t: fp asimd\n") is None  # an Arm CPU
+    info = {"cpu": "AMD EPYC", "cores": 2, "gpus": []}
+    assert runs.describe_hardware(info) == "AMD EPYC (2 cores)"  # as records before the units
+    assert runs.describe_hardware({**info, "cpu_units": "AVX2"}) == "AMD EPYC (2 cores, AVX2)"
+    assert runs.describe_hardware({**info, "gpus": ["NVIDIA H100"]}) == "NVIDIA H100"
+    here, cpuinfo = runs.device(), Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        text = cpuinfo.read_text()
+        if name := runs.cpu_field(text, "model name"):  # x86 Linux names it; some Arm do not
+            assert here["cpu"] == name
+        assert here.get("cpu_units") == runs.matrix_units(text)
+
+
 class _JitSeen(keras.callbacks.Callback):
     """Records `model.jit_compile` as each fit starts; `stop` ends the run after one epoch."""
 

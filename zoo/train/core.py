@@ -75,11 +75,7 @@ class _Settings:
 
 def cpu_has_bf16(cpuinfo: str) -> bool:
     """Whether `/proc/cpuinfo`'s text lists bfloat16 instructions (AMX or AVX-512 BF16)."""
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags = line.split(":", 1)[1].split()
-            return "amx_bf16" in flags or "avx512_bf16" in flags
-    return False
+    return bool({"amx_bf16", "avx512_bf16"} & runs.cpu_flags(cpuinfo))
 
 
 def fast_16bit() -> bool:

@@ -132,18 +132,45 @@ def versions() -> dict[str, str]:
     return out
 
 
+def cpu_field(cpuinfo: str, name: str) -> str | None:
+    """The value of the first `name` line of `/proc/cpuinfo`'s text, or None."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+# The instructions the matrix work of a CPU runs on, fastest first: the names differ on one
+# kind of machine from the next, and with them what a model trains at and in which precision.
+CPU_MATRIX_UNITS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"),
+                    ("avx512f", "AVX-512"), ("avx2", "AVX2"))
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    """The instruction-set flags of `/proc/cpuinfo`'s text (empty where it has none: not x86)."""
+    return set((cpu_field(cpuinfo, "flags") or "").split())
+
+
+def matrix_units(cpuinfo: str) -> str | None:
+    """The fastest matrix instructions the CPU has, as `CPU_MATRIX_UNITS` names them, or None."""
+    flags = cpu_flags(cpuinfo)
+    return next((name for flag, name in CPU_MATRIX_UNITS if flag in flags), None)
+
+
 def device() -> dict[str, Any]:
-    """The machine a run used: CPU model and cores, accelerators, Keras backend."""
+    """The machine a run used: CPU model, cores and matrix instructions, accelerators, backend."""
     import keras
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"backend": keras.backend.backend(), "cpu": cpu, "cores": os.cpu_count(),
-            "gpus": accelerators(), "platform": platform.platform()}
+    cpuinfo = ""
+    with contextlib.suppress(OSError):
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    info = {"backend": keras.backend.backend(),
+            "cpu": cpu_field(cpuinfo, "model name") or platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "gpus": accelerators(), "platform": platform.platform()}
+    if units := matrix_units(cpuinfo):
+        info["cpu_units"] = units
+    return info
 
 
 def accelerators() -> list[str]:
@@ -169,7 +196,8 @@ def describe_hardware(info: dict[str, Any]) -> str:
     """One line for tables: the GPUs if any, else the CPU and its cores."""
     if info.get("gpus"):
         return ", ".join(info["gpus"])
-    return f"{info.get('cpu', '?')} ({info.get('cores', '?')} cores)"
+    units = f", {info['cpu_units']}" if info.get("cpu_units") else ""
+    return f"{info.get('cpu', '?')} ({info.get('cores', '?')} cores{units})"
 
 
 def check_keras_file(path: Path) -> None:

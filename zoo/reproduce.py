@@ -52,7 +52,8 @@ NEAREST = {"cifar100": "cifar10"}
 FID_EXTRACTOR, FID_LAYER, FID_SAMPLES = "mnist_mlp", "dense1", 10_000
 # Share of the budget planned for training; the rest absorbs validation and estimate error.
 BUDGET_SHARE = 0.85
-CALIBRATION_SECONDS = 15.0
+CALIBRATION_SECONDS = 15.0  # of each short epoch that times the training rate
+CALIBRATION_EPOCHS = 3  # the first warms up; the faster of the others counts
 # In the run folder: what recording a resumed run needs, and its training time so far.
 SESSION = "reproduce.json"
 
@@ -131,24 +132,27 @@ def choose_dataset(name: str, dataset: str | None, data_dir) -> tuple[str, dict,
 
 
 class _EpochClock(keras.callbacks.Callback):
-    """The training steps of the second epoch and their time, up to its validation."""
+    """The training steps of each epoch after the first and their time, up to its validation:
+    `timed` holds (steps, seconds) per epoch."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.start = self.seconds = None
+        self.timed: list[tuple[int, float]] = []
+        self.start = None
         self.steps = 0
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
-        if epoch == 1:
-            self.start = time.perf_counter()
+        if epoch >= 1:  # the first compiles and warms up
+            self.start, self.steps = time.perf_counter(), 0
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.start is not None and self.seconds is None:
+        if self.start is not None:
             self.steps = batch + 1  # the last step of the execution (steps_per_execution)
 
     def on_test_begin(self, logs=None) -> None:
-        if self.start is not None and self.seconds is None:
-            self.seconds = time.perf_counter() - self.start
+        if self.start is not None:
+            self.timed.append((self.steps, time.perf_counter() - self.start))
+            self.start = None
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.on_test_begin()  # a run without validation ends the timing here
@@ -158,10 +162,12 @@ def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_d
                   mixed_precision: bool) -> tuple[int, float]:
     """Epochs of the recipe that fit in `minutes`, and the training rate they were planned at.
 
-    The rate is measured by `zoo.train.fit` itself for two short epochs on the dataset (its
-    input pipeline and augmentation, the recipe's execution settings), timing the second; the
-    model alone on in-memory batches only sizes that measurement (benchmarks/NOTES.md,
-    "Budget calibration": runs planned from the in-memory rate overran their budgets).
+    The rate is measured by `zoo.train.fit` itself for three short epochs on the dataset (its
+    input pipeline and augmentation, the recipe's execution settings): the faster of the second
+    and the third, as other work on a shared machine can slow one of them down and a plan made
+    from it would waste the budget. The model alone on in-memory batches only sizes that
+    measurement (benchmarks/NOTES.md, "Budget calibration": runs planned from the in-memory
+    rate overran their budgets).
     """
     recipe = zoo.card(name).recipe
     with zoo.train.core.precision(mixed_precision):
@@ -173,14 +179,14 @@ def budget_epochs(name: str, dataset: str, options: dict, minutes: float, data_d
     steps = max(2, round(quick * CALIBRATION_SECONDS / recipe.batch_size))
     clock = _EpochClock()
     with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
-        zoo.train.fit(name, dataset, epochs=2, steps=steps, data_dir=data_dir, options=options,
-                      mixed_precision=mixed_precision, run_dir=Path(scratch) / "calibration",
-                      verbose=0, callbacks=[clock])
+        zoo.train.fit(name, dataset, epochs=CALIBRATION_EPOCHS, steps=steps, data_dir=data_dir,
+                      options=options, mixed_precision=mixed_precision,
+                      run_dir=Path(scratch) / "calibration", verbose=0, callbacks=[clock])
     total = len(zoo.data.read(dataset, data_dir)["train"][0])
     validation = round(0.1 * total)  # zoo.train's default validation fraction
     train = total - validation
     # the examples of the timed steps: an epoch of a small dataset is shorter than the steps
-    rate = min(clock.steps * recipe.batch_size, train) / clock.seconds
+    rate = max(min(steps * recipe.batch_size, train) / seconds for steps, seconds in clock.timed)
     # validation runs forward only, about a third of a training step's cost per example
     epoch_seconds = (train + validation / 3) / rate
     epochs = math.floor(minutes * 60 * BUDGET_SHARE / epoch_seconds)

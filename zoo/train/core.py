@@ -83,10 +83,7 @@ def fast_16bit() -> bool:
     bfloat16 instructions (`cpu_has_bf16`, from /proc/cpuinfo on Linux)."""
     if runs.accelerators():
         return True
-    try:
-        return cpu_has_bf16(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        return False
+    return cpu_has_bf16(runs.read_cpuinfo())
 
 
 def resolve_mixed_precision(recipe: Recipe, mixed_precision: str | bool) -> bool:

@@ -132,6 +132,14 @@ def versions() -> dict[str, str]:
     return out
 
 
+def read_cpuinfo() -> str:
+    """The text of `/proc/cpuinfo`, or "" where there is none (not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def cpu_field(cpuinfo: str, name: str) -> str | None:
     """The value of the first `name` line of `/proc/cpuinfo`'s text, or None."""
     for line in cpuinfo.splitlines():
@@ -162,9 +170,7 @@ def device() -> dict[str, Any]:
     """The machine a run used: CPU model, cores and matrix instructions, accelerators, backend."""
     import keras
 
-    cpuinfo = ""
-    with contextlib.suppress(OSError):
-        cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpuinfo = read_cpuinfo()
     info = {"backend": keras.backend.backend(),
             "cpu": cpu_field(cpuinfo, "model name") or platform.processor() or platform.machine(),
             "cores": os.cpu_count(), "gpus": accelerators(), "platform": platform.platform()}
@@ -193,7 +199,8 @@ def accelerators() -> list[str]:
 
 
 def describe_hardware(info: dict[str, Any]) -> str:
-    """One line for tables: the GPUs if any, else the CPU and its cores."""
+    """One line for tables: the GPUs if any, else the CPU, its cores and its matrix
+    instructions (where the record has them)."""
     if info.get("gpus"):
         return ", ".join(info["gpus"])
     units = f", {info['cpu_units']}" if info.get("cpu_units") else ""

@@ -9,6 +9,7 @@ import importlib.util
 import json
 
 import keras
+import numpy as np
 import pytest
 
 import zoo
@@ -184,6 +185,41 @@ def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):
     text = ceiling.markdown([row], peaks, per_layer=True)
     assert "| mnist_mlp | 16 | float32 | on | 1.6 |" in text
     assert "| dense1 | Dense | 784 | no | 1.61 |" in text and "| logits | Dense | 512 | yes |" in text
+
+
+def test_ceiling_passes_compute_the_forward_pass_and_repeat_in_one_call():
+    import tensorflow as tf
+
+    # the gradients need the forward pass: dL/dy = y * upstream (a loss linear in y would give
+    # upstream alone, and the forward pass, which nothing then reads, is pruned before it runs)
+    layer = keras.layers.Dense(3)
+    layer.build((2, 4))
+    x = tf.constant(np.arange(8, dtype=np.float32).reshape(2, 4) / 8)
+    upstream = tf.constant([[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]])
+    grads = ceiling.pass_gradients(layer, x, upstream, needs_input_gradient=True)
+    dy = (x @ layer.kernel + layer.bias) * upstream
+    assert np.allclose(grads[0], dy @ tf.transpose(layer.kernel), atol=1e-6)
+    assert np.allclose(grads[1], tf.transpose(x) @ dy, atol=1e-6)
+    assert np.allclose(grads[2], tf.reduce_sum(dy, axis=0), atol=1e-6)
+
+    class Counted(keras.layers.Dense):  # counts its forward passes
+        def build(self, shape):
+            super().build(shape)
+            self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                         dtype="int32", name="calls")
+
+        def call(self, inputs):
+            self.calls.assign_add(1)
+            return super().call(inputs)
+
+    inputs = keras.Input((6,))
+    counted = Counted(4, activation="relu")
+    keras.Model(inputs, counted(inputs))
+    for jit in (False, True):
+        passes, copy = ceiling.training_passes(counted, False, 5, jit)
+        assert copy.get_config()["activation"] == "linear"
+        assert float(passes(tf.constant(7))) == 1.0
+        assert int(copy.calls.numpy()) == 7  # seven passes in one call
 
 
 def test_ceiling_runs_resnets_in_their_precision_and_refuses_vae_and_dcgan(capsys, monkeypatch):

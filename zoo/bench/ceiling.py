@@ -9,7 +9,9 @@ that square one. This command times each layer that does matrix work (dense, con
 transposed convolution, recurrent) on its own, at the recipe's batch size and in the precision
 and XLA setting the zoo trains the model with. Each timing covers the layer's forward pass
 (without its activation) and the gradients training computes for it: its weights, and its
-input where a trainable weight lies upstream (`zoo.bench.flops.matrix_layers`).
+input where a trainable weight lies upstream (`zoo.bench.flops.matrix_layers`). One timed
+call runs the pass as many times as last about 20 ms, so that a narrow layer's rate is not the
+rate of calling a compiled function.
 
 - The sum of those times is as fast as a training step could be if nothing else cost
   anything: activations, normalisation, the loss, the optimizer and Keras' step.
@@ -24,6 +26,8 @@ backward pass of the model, are not covered.
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -38,11 +42,41 @@ from zoo.models.gan import DCGAN
 from zoo.recipe import draws_random, execution_settings
 from zoo.train import core
 
+# each timed call runs enough passes of a layer to last about this long, so that the cost of
+# calling a compiled function and reading its result back is spread over them
+CALL_SECONDS = 0.02
+MAX_PASSES = 1024
 
-def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
-               jit: bool, seconds: float) -> float:
-    """Samples per second of `layer`'s training work alone: a copy of it without activation,
-    forward and backward at its input shape and `batch_size`, compiled with XLA if `jit`."""
+
+def pass_gradients(layer: keras.layers.Layer, x, upstream, needs_input_gradient: bool) -> list:
+    """One training pass of `layer` on `x`: its forward pass and the gradients training computes
+    for it (its weights; `x` too with `needs_input_gradient`).
+
+    The loss is half the `upstream`-weighted squares of the output, so its gradient for the
+    output is `y * upstream`: the gradients need the forward pass. (With a loss linear in the
+    output they would not, and a compiler prunes the forward pass it does not need.)
+    """
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.cast(layer(x, training=True), tf.float32)
+        loss = tf.reduce_sum(tf.square(y) * upstream) / 2
+    sources = [x] if needs_input_gradient else []
+    sources += layer.trainable_variables
+    return tape.gradient(loss, sources) if sources else [y]  # a frozen first layer
+
+
+def training_passes(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
+                    jit: bool) -> tuple[Callable, keras.layers.Layer]:
+    """`(passes, copy)`: `passes(n)` runs `n` training passes of `copy`, a copy of `layer`
+    without activation, at its input shape and `batch_size`, in one call compiled with XLA if
+    `jit`; it returns 1.0 as a float32 tensor.
+
+    Each pass scales the input by a factor the pass before computed from every gradient it
+    produced (1.0 unless one is not finite), so no compiler can run one pass for all of them or
+    skip a gradient.
+    """
     import tensorflow as tf
 
     config = layer.get_config()
@@ -52,22 +86,43 @@ def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size
     shape = (batch_size, *layer.input.shape[1:])
     copy.build(shape)
     x = tf.cast(tf.random.normal(shape, seed=1), copy.compute_dtype)
-    upstream = tf.random.normal(copy.compute_output_shape(shape), seed=2)  # dL/dy, not ones
+    upstream = tf.random.normal(copy.compute_output_shape(shape), seed=2)
+
+    def one_pass(i, scale):
+        outputs = pass_gradients(copy, x * tf.cast(scale, x.dtype), upstream,
+                                 needs_input_gradient)
+        firsts = tf.stack([tf.cast(tf.reshape(g, [-1])[0], tf.float32) for g in outputs])
+        return i + 1, tf.where(tf.reduce_all(tf.math.is_finite(firsts)), 1.0, 0.5)
 
     @tf.function(jit_compile=jit)
-    def step():
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = copy(x, training=True)
-            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
-        sources = [x] if needs_input_gradient else []
-        sources += copy.trainable_variables
-        return tape.gradient(loss, sources) if sources else [y]  # a frozen first layer
+    def passes(n):
+        return tf.while_loop(lambda i, _: i < n, one_pass, (tf.constant(0), tf.constant(1.0)))[1]
+
+    return passes, copy
+
+
+def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
+               jit: bool, seconds: float) -> float:
+    """Samples per second of `layer`'s training work alone (`training_passes`).
+
+    One timed call runs as many passes as last about `CALL_SECONDS`: timed one call per pass,
+    a narrow layer's rate would be that of calling a compiled function and reading its result.
+    """
+    import tensorflow as tf
+
+    passes, _ = training_passes(layer, needs_input_gradient, batch_size, jit)
+
+    def call_seconds(n: int) -> float:
+        start = time.perf_counter()
+        passes(tf.constant(n)).numpy()  # reads back one number: waits for the work
+        return time.perf_counter() - start
+
+    call_seconds(1)  # traces and compiles
+    n = int(min(MAX_PASSES, max(1, CALL_SECONDS / min(call_seconds(1) for _ in range(3)))))
 
     def run() -> int:
-        for g in step():  # one element read back: waits for the work, copies nothing large
-            tf.reshape(g, [-1])[:1].numpy()
-        return batch_size
+        passes(tf.constant(n)).numpy()
+        return n * batch_size
 
     return median_rate(run, seconds, windows=3)
 

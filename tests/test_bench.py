@@ -190,17 +190,24 @@ def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):
 def test_ceiling_passes_compute_the_forward_pass_and_repeat_in_one_call():
     import tensorflow as tf
 
-    # the gradients need the forward pass: dL/dy = y * upstream (a loss linear in y would give
-    # upstream alone, and the forward pass, which nothing then reads, is pruned before it runs)
     layer = keras.layers.Dense(3)
     layer.build((2, 4))
     x = tf.constant(np.arange(8, dtype=np.float32).reshape(2, 4) / 8)
     upstream = tf.constant([[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]])
-    grads = ceiling.pass_gradients(layer, x, upstream, needs_input_gradient=True)
-    dy = (x @ layer.kernel + layer.bias) * upstream
-    assert np.allclose(grads[0], dy @ tf.transpose(layer.kernel), atol=1e-6)
-    assert np.allclose(grads[1], tf.transpose(x) @ dy, atol=1e-6)
-    assert np.allclose(grads[2], tf.reduce_sum(dy, axis=0), atol=1e-6)
+    y, *grads = ceiling.pass_outputs(layer, x, upstream, needs_input_gradient=True)
+    assert np.allclose(y, x @ layer.kernel + layer.bias, atol=1e-6)
+    assert np.allclose(grads[0], upstream @ tf.transpose(layer.kernel), atol=1e-6)
+    assert np.allclose(grads[1], tf.transpose(x) @ upstream, atol=1e-6)
+    assert np.allclose(grads[2], tf.reduce_sum(upstream, axis=0), atol=1e-6)
+
+    # the passes read the forward pass's output, which the gradients do not need: an infinite
+    # bias leaves every gradient finite, and only a pass that computes the output sees it
+    inputs = keras.Input((6,))
+    dense = keras.layers.Dense(4, bias_initializer=keras.initializers.Constant(float("inf")))
+    keras.Model(inputs, dense(inputs))
+    for jit in (False, True):
+        passes, _ = ceiling.training_passes(dense, True, 5, jit)
+        assert float(passes(tf.constant(2))) == 0.5
 
     class Counted(keras.layers.Dense):  # counts its forward passes
         def build(self, shape):

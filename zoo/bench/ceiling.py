@@ -48,34 +48,41 @@ CALL_SECONDS = 0.02
 MAX_PASSES = 1024
 
 
-def pass_gradients(layer: keras.layers.Layer, x, upstream, needs_input_gradient: bool) -> list:
-    """One training pass of `layer` on `x`: its forward pass and the gradients training computes
-    for it (its weights; `x` too with `needs_input_gradient`).
+def pass_outputs(layer: keras.layers.Layer, x, upstream, needs_input_gradient: bool) -> list:
+    """One training pass of `layer` on `x`: `[y, *gradients]`, its output and the gradients
+    training computes for it (its weights; `x` too with `needs_input_gradient`), for `upstream`
+    as the loss's gradient for `y`.
 
-    The loss is half the `upstream`-weighted squares of the output, so its gradient for the
-    output is `y * upstream`: the gradients need the forward pass. (With a loss linear in the
-    output they would not, and a compiler prunes the forward pass it does not need.)
+    The gradients are taken with `upstream` given as the output's gradient, so no loss or
+    elementwise work is timed beside the layer's own. They do not need `y` (a linear layer's
+    gradients need its input and weights only), so `y` is returned for the caller to read:
+    a compiler prunes a forward pass whose result nothing reads.
     """
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = tf.cast(layer(x, training=True), tf.float32)
-        loss = tf.reduce_sum(tf.square(y) * upstream) / 2
+        y = layer(x, training=True)
     sources = [x] if needs_input_gradient else []
     sources += layer.trainable_variables
-    return tape.gradient(loss, sources) if sources else [y]  # a frozen first layer
+    if not sources:  # a frozen first layer
+        return [y]
+    return [y, *tape.gradient(y, sources, output_gradients=tf.cast(upstream, y.dtype))]
 
 
 def training_passes(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
                     jit: bool) -> tuple[Callable, keras.layers.Layer]:
-    """`(passes, copy)`: `passes(n)` runs `n` training passes of `copy`, a copy of `layer`
-    without activation, at its input shape and `batch_size`, in one call compiled with XLA if
-    `jit`; it returns 1.0 as a float32 tensor.
+    """`(passes, copy)`: `passes(n)` runs `n` training passes (`pass_outputs`) of `copy`, a copy
+    of `layer` without activation, at its input shape and `batch_size`, in one call compiled
+    with XLA if `jit`. It returns 1.0, or 0.5 where an output or gradient was not finite.
 
-    Each pass scales the input by a factor the pass before computed from every gradient it
-    produced (1.0 unless one is not finite), so no compiler can run one pass for all of them or
-    skip a gradient.
+    Each pass reads its output and every gradient, and the next pass's input and output
+    gradient wait for that reading, so no compiler can prune a part of a pass or run one pass
+    for all of them. Without XLA the wait is a control dependency, which costs nothing. XLA
+    keeps no control dependencies, so there both are multiplied by the reading (1.0): a pass
+    over each, small beside the weights of the dense layers XLA is used for. XLA reads the
+    output by summing it (small for a dense layer), so that it cannot compute only the element
+    read.
     """
     import tensorflow as tf
 
@@ -88,11 +95,19 @@ def training_passes(layer: keras.layers.Layer, needs_input_gradient: bool, batch
     x = tf.cast(tf.random.normal(shape, seed=1), copy.compute_dtype)
     upstream = tf.random.normal(copy.compute_output_shape(shape), seed=2)
 
-    def one_pass(i, scale):
-        outputs = pass_gradients(copy, x * tf.cast(scale, x.dtype), upstream,
-                                 needs_input_gradient)
-        firsts = tf.stack([tf.cast(tf.reshape(g, [-1])[0], tf.float32) for g in outputs])
-        return i + 1, tf.where(tf.reduce_all(tf.math.is_finite(firsts)), 1.0, 0.5)
+    def first(t):
+        return tf.cast(tf.reshape(t, [-1])[0], tf.float32)
+
+    def one_pass(i, reading):
+        if jit:
+            xs, dy = x * tf.cast(reading, x.dtype), upstream * reading
+        else:
+            with tf.control_dependencies([reading]):
+                xs, dy = tf.identity(x), tf.identity(upstream)
+        y, *grads = pass_outputs(copy, xs, dy, needs_input_gradient)
+        probe = tf.reduce_sum(tf.cast(y, tf.float32)) if jit else first(y)
+        probes = tf.stack([probe, *map(first, grads)])
+        return i + 1, tf.where(tf.reduce_all(tf.math.is_finite(probes)), 1.0, 0.5)
 
     @tf.function(jit_compile=jit)
     def passes(n):

@@ -181,6 +181,9 @@ def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):
     assert row["matrix_part_of_step"] == pytest.approx(matrix_seconds * row["step_samples_per_s"])
     assert row["step_share_of_peak"] == pytest.approx(
         row["train_mflops_per_sample"] * row["step_samples_per_s"] / 1e3 / 100.0)
+    assert row["train_step_samples_per_s"] > 0
+    assert row["train_step_share_of_peak"] == pytest.approx(
+        row["train_mflops_per_sample"] * row["train_step_samples_per_s"] / 1e3 / 100.0)
     assert row["precision"] == "float32" and row["jit_compile"] is True
     text = ceiling.markdown([row], peaks, per_layer=True)
     assert "| mnist_mlp | 16 | float32 | on | 1.6 |" in text
@@ -227,6 +230,17 @@ def test_ceiling_passes_compute_the_forward_pass_and_repeat_in_one_call():
         assert copy.get_config()["activation"] == "linear"
         assert float(passes(tf.constant(7))) == 1.0
         assert int(copy.calls.numpy()) == 7  # seven passes in one call
+
+
+@pytest.mark.parametrize("name", ["mnist_mlp", "autoencoder"])  # labels, and inputs as targets
+def test_ceiling_runs_the_keras_train_step_n_times_in_one_call(name):
+    import tensorflow as tf
+
+    for jit in (False, True):
+        steps, model = ceiling.train_steps(name, jit, 8, "float32")
+        before = int(model.optimizer.iterations.numpy())
+        assert float(steps(tf.constant(5))) == 1.0
+        assert int(model.optimizer.iterations.numpy()) == before + 5
 
 
 def test_ceiling_runs_resnets_in_their_precision_and_refuses_vae_and_dcgan(capsys, monkeypatch):

@@ -16,8 +16,10 @@ rate of calling a compiled function.
 - The sum of those times is as fast as a training step could be if nothing else cost
   anything: activations, normalisation, the loss, the optimizer and Keras' step.
 - Its FLOP rate is the highest share of the peak that the model can reach on this machine.
-- Beside it, the model's whole training step is timed: `fit` through the zoo's pipeline with
-  the card's settings. The last column is the share of that step spent in the matrix layers.
+- Beside it, the model's Keras `train_step` is timed alone, run many times in one compiled
+  call: the layers, the loss, the optimizer and the metrics, without `fit`'s loop around them.
+- Then the whole training step: `fit` through the zoo's pipeline with the card's settings. The
+  last column is the share of that step spent in the matrix layers.
 
 TensorFlow backend. The VAE and the DCGAN, whose training steps are not one forward and
 backward pass of the model, are not covered.
@@ -34,12 +36,13 @@ import keras
 
 import zoo
 from zoo import commands
-from zoo.bench import flops, machine, settings
+from zoo.bench import flops, loops, machine, settings
 from zoo.bench.timing import median_rate
+from zoo.data import synthetic
 from zoo.errors import ZooError
 from zoo.models.autoencoder import VAE
 from zoo.models.gan import DCGAN
-from zoo.recipe import draws_random, execution_settings
+from zoo.recipe import compile_model, draws_random, execution_settings
 from zoo.train import core
 
 # each timed call runs enough passes of a layer to last about this long, so that the cost of
@@ -123,9 +126,50 @@ def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size
     One timed call runs as many passes as last about `CALL_SECONDS`: timed one call per pass,
     a narrow layer's rate would be that of calling a compiled function and reading its result.
     """
+    passes, _ = training_passes(layer, needs_input_gradient, batch_size, jit)
+    return _loop_rate(passes, batch_size, seconds)
+
+
+def train_steps(name: str, jit: bool, batch_size: int, policy: str) -> tuple[Callable, Any]:
+    """`(steps, model)`: `steps(n)` runs `model`'s Keras `train_step` (forward pass, loss,
+    gradients, optimizer update, metrics) `n` times on one batch of random data in one call,
+    compiled as the zoo compiles the model (`jit`), and returns 1.0 (0.5 for a loss that is not
+    finite). `model` is `name` built and compiled with its recipe under the dtype `policy`."""
     import tensorflow as tf
 
-    passes, _ = training_passes(layer, needs_input_gradient, batch_size, jit)
+    card = zoo.card(name)
+    x, y = loops.data(name, max(batch_size, synthetic.MINIMUM))
+    x, y = x[:batch_size], None if y is None else y[:batch_size]
+    with core.dtype_policy(policy):
+        model = zoo.get(name, compile=False)
+        compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=1)
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # builds optimizer, metrics
+    data = tf.constant(x) if y is None else (tf.constant(x), tf.constant(y))
+
+    def one_step(i, reading):
+        with tf.control_dependencies([reading]):  # each step after the one before
+            loss = model.train_step(data)["loss"]
+        return i + 1, tf.where(tf.math.is_finite(tf.cast(loss, tf.float32)), 1.0, 0.5)
+
+    @tf.function(jit_compile=jit)
+    def steps(n):
+        return tf.while_loop(lambda i, _: i < n, one_step, (tf.constant(0), tf.constant(1.0)))[1]
+
+    return steps, model
+
+
+def train_step_rate(name: str, jit: bool, batch_size: int, seconds: float, policy: str) -> float:
+    """Samples per second of the model's `train_step` alone (`train_steps`). What `fit` adds
+    to it is its own loop: the iterator, the call of the compiled step and the callbacks, once
+    per step or per execution."""
+    steps, _ = train_steps(name, jit, batch_size, policy)
+    return _loop_rate(steps, batch_size, seconds)
+
+
+def _loop_rate(passes: Callable, batch_size: int, seconds: float) -> float:
+    """Samples per second of `passes(n)`, which runs `n` passes of `batch_size` samples in one
+    call, with `n` such that a call lasts about `CALL_SECONDS`."""
+    import tensorflow as tf
 
     def call_seconds(n: int) -> float:
         start = time.perf_counter()
@@ -168,11 +212,14 @@ def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, 
     per_sample = flops.training_flops(model)
     step_rate = settings.setting_rate(name, jit, card.recipe.steps_per_execution, batch, steps,
                                       windows=3, policy=policy)
+    step_alone = train_step_rate(name, jit, batch, seconds, policy)
     peak = peaks[precision]
     return {"model": name, "batch_size": batch, "precision": precision, "jit_compile": jit,
             "train_mflops_per_sample": per_sample / 1e6, "layers": layers,
             "matrix_samples_per_s": 1 / matrix_seconds,
             "matrix_share_of_peak": per_sample / matrix_seconds / 1e9 / peak,
+            "train_step_samples_per_s": step_alone,
+            "train_step_share_of_peak": per_sample * step_alone / 1e9 / peak,
             "step_samples_per_s": step_rate,
             "step_share_of_peak": per_sample * step_rate / 1e9 / peak,
             "matrix_part_of_step": matrix_seconds * step_rate}
@@ -183,14 +230,17 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[str, float], per_layer: boo
     lines = ["Matrix-multiply peak " + ", ".join(f"{v:,.1f} GFLOP/s in {k}"
                                                  for k, v in peaks.items()) + ".", "",
              "| model | batch | precision | XLA | train MFLOP/sample | matrix layers alone "
-             "(samples/s) | their share of peak | whole step (samples/s) | its share of peak | "
-             "matrix layers' part of the step |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+             "(samples/s) | their share of peak | `train_step` alone (samples/s) | its share of "
+             "peak | whole step in `fit` (samples/s) | its share of peak | matrix layers' part "
+             "of the step |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['batch_size']} | {r['precision']} | "
                      f"{'on' if r['jit_compile'] else 'off'} | "
                      f"{r['train_mflops_per_sample']:,.1f} | {r['matrix_samples_per_s']:,.0f} | "
-                     f"{100 * r['matrix_share_of_peak']:.0f}% | {r['step_samples_per_s']:,.0f} | "
+                     f"{100 * r['matrix_share_of_peak']:.0f}% | "
+                     f"{r['train_step_samples_per_s']:,.0f} | "
+                     f"{100 * r['train_step_share_of_peak']:.0f}% | {r['step_samples_per_s']:,.0f} | "
                      f"{100 * r['step_share_of_peak']:.0f}% | "
                      f"{100 * r['matrix_part_of_step']:.0f}% |")
     if per_layer:

@@ -36,9 +36,8 @@ import keras
 
 import zoo
 from zoo import commands
-from zoo.bench import flops, loops, machine, settings
-from zoo.bench.timing import median_rate
-from zoo.data import synthetic
+from zoo.bench import flops, machine, settings
+from zoo.bench.timing import median_rate, random_inputs
 from zoo.errors import ZooError
 from zoo.models.autoencoder import VAE
 from zoo.models.gan import DCGAN
@@ -138,8 +137,7 @@ def train_steps(name: str, jit: bool, batch_size: int, policy: str) -> tuple[Cal
     import tensorflow as tf
 
     card = zoo.card(name)
-    x, y = loops.data(name, max(batch_size, synthetic.MINIMUM))
-    x, y = x[:batch_size], None if y is None else y[:batch_size]
+    x, y = random_inputs(name, batch_size)
     with core.dtype_policy(policy):
         model = zoo.get(name, compile=False)
         compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=1)

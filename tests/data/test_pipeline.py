@@ -142,3 +142,38 @@ def test_load_splits_defaults_and_validation(tmp_path):
     np.testing.assert_array_equal(epoch(val)[1], vy)  # evaluation splits are not shuffled
     with pytest.raises(zoo.ZooError, match="needs validation > 0"):
         zoo.data.load("mnist", "validation", data_dir=tmp_path, validation=0.0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"start_step": 3}, {"steps_per_epoch": 5},
+                                    {"batch_multiple": 4}, {"drop_remainder": True}])
+def test_chunks_stack_the_same_batches_in_the_same_order(kwargs):
+    """A chunked epoch (`chunk=4`) is the epoch of batches, stacked four at a time; the
+    smaller last batch comes alone. Augmented batches keep their own random crops and flips."""
+    images = writers.images(50, (32, 32, 3), 0)
+    labels = np.arange(50, dtype=np.int32)
+    common = dict(shuffle=True, seed=3, epoch=1, augment=True, **kwargs)
+    batches = [(x.numpy(), y.numpy()) for x, y in pipeline.dataset(images, labels, 8, **common)]
+    chunked = [(x.numpy(), y.numpy()) for x, y in
+               pipeline.dataset(images, labels, 8, chunk=4, **common)]
+    layout = pipeline.epoch_layout(50, 8, chunk=4, **kwargs)
+    assert [len(y) for _, y in chunked] == [count for _, count in layout]
+    assert [first for first, _ in layout] == [kwargs.get("start_step", 0) + sum(
+        c for _, c in layout[:i]) for i in range(len(layout))]
+    unstacked = [(x[i], y[i]) for x, y in chunked for i in range(len(y))]
+    assert len(unstacked) == len(batches)
+    for (got_x, got_y), (want_x, want_y) in zip(unstacked, batches, strict=True):
+        np.testing.assert_array_equal(got_y, want_y)
+        np.testing.assert_array_equal(got_x, want_x)
+    if len(batches[-1][1]) < 8:  # 50 examples: the last batch has 2, and comes alone
+        assert chunked[-1][1].shape == (1, 2) and chunked[-2][1].shape[1] == 8
+    assert len(batches[-1][1]) == (2 if not kwargs.keys() & {"drop_remainder", "steps_per_epoch",
+                                                           "batch_multiple"} else 8)
+
+
+def test_chunk_layout():
+    assert pipeline.chunks(0, 10, 9, 4) == [(0, 4), (4, 4), (8, 1), (9, 1)]
+    assert pipeline.chunks(5, 10, 10, 4) == [(5, 4), (9, 1)]
+    assert pipeline.chunks(0, 3, 9, 4) == [(0, 3)]
+    assert pipeline.chunks(2, 5, 4, 1) == [(2, 1), (3, 1), (4, 1)]
+    with pytest.raises(zoo.ZooError, match="chunk"):
+        pipeline.epoch_layout(50, 8, chunk=0)

@@ -71,6 +71,42 @@ def crop_and_flip(images, seed):
     return tf.where(flipped[:, None, None, None], tf.reverse(out, axis=[2]), out)
 
 
+def chunks(first: int, last: int, whole: int, size: int) -> list[tuple[int, int]]:
+    """`(first batch, count)` of each element of a chunked epoch of batches `first .. last - 1`,
+    of which the first `whole` are full: consecutive full batches, up to `size` at a time, then
+    the smaller last batch, if any, alone (a chunk stacks batches of one size). `size` 1 gives
+    one batch per element."""
+    out = [(step, min(size, min(last, whole) - step)) for step in range(first, min(last, whole),
+                                                                      size)]
+    return out + [(step, 1) for step in range(max(first, whole), last)]
+
+
+def epoch_layout(total: int, batch_size: int, *, chunk: int = 1, drop_remainder: bool = False,
+                 steps_per_epoch: int | None = None, batch_multiple: int = 1,
+                 start_step: int = 0) -> list[tuple[int, int]]:
+    """The elements of one epoch of `dataset()` over `total` examples, as `chunks()` gives them:
+    `(first batch, batches)` each; the arguments are `dataset()`'s."""
+    batch_size = checks.integer("batch_size", batch_size, maximum=BATCH_MAX)
+    drop_remainder = checks.flag("drop_remainder", drop_remainder)
+    batch_multiple = checks.integer("batch_multiple", batch_multiple)
+    if batch_size % batch_multiple:
+        raise ZooError(f"batch_size {batch_size} must be a multiple of {batch_multiple}, the "
+                       "number of devices each batch is split over")
+    n = usable(total, batch_multiple)
+    if n == 0:
+        raise ZooError("cannot make a dataset of 0 examples")
+    steps = batches(n, batch_size, drop_remainder)
+    if steps == 0:
+        raise ZooError(f"batch_size {batch_size} with drop_remainder leaves no batch of "
+                       f"{n} examples")
+    if steps_per_epoch is not None:
+        steps = min(steps, checks.integer("steps_per_epoch", steps_per_epoch))
+    start_step = checks.integer("start_step", start_step, minimum=0)
+    if start_step >= steps:
+        raise ZooError(f"start_step {start_step} leaves none of the epoch's {steps} batches")
+    return chunks(start_step, steps, n // batch_size, checks.integer("chunk", chunk))
+
+
 def dataset(
     x: np.ndarray,
     y: np.ndarray | None,
@@ -84,6 +120,7 @@ def dataset(
     steps_per_epoch: int | None = None,
     batch_multiple: int = 1,
     start_step: int = 0,
+    chunk: int = 1,
 ):
     """One epoch of batches of `(x, y)` (or of `x` alone when `y` is None) as a `tf.data.Dataset`.
 
@@ -95,33 +132,23 @@ def dataset(
     `steps_per_epoch` cuts every epoch to that many batches (for smoke runs). `start_step`
     leaves out an epoch's first batches: a run resumed in the middle of an epoch gets exactly
     the batches the interrupted one had still to train on.
+    `chunk` above 1 stacks the epoch's batches into elements of shape `[k, batch, ...]` of up to
+    `chunk` consecutive batches (`chunks()` gives the layout), for a training step that runs
+    several batches in one call (`zoo.train.chunks`): the same batches, in the same order.
     `batch_multiple` makes every batch's size a multiple of it (the devices a batch is split
     over): `batch_size` must be one, and the fewer than `batch_multiple` examples left over
     are left out of the epoch (drawn afresh each shuffled epoch).
     """
     import tensorflow as tf
 
-    batch_size = checks.integer("batch_size", batch_size, maximum=BATCH_MAX)
     seed = checks.seed(seed)
     shuffle, augment = checks.flag("shuffle", shuffle), checks.flag("augment", augment)
-    drop_remainder = checks.flag("drop_remainder", drop_remainder)
-    batch_multiple = checks.integer("batch_multiple", batch_multiple)
-    if batch_size % batch_multiple:
-        raise ZooError(f"batch_size {batch_size} must be a multiple of {batch_multiple}, the "
-                       "number of devices each batch is split over")
+    batch_size = checks.integer("batch_size", batch_size, maximum=BATCH_MAX)
     total = len(x)
-    n = usable(total, batch_multiple)
-    if n == 0:
-        raise ZooError("cannot make a dataset of 0 examples")
-    steps = batches(n, batch_size, drop_remainder)
-    if steps == 0:
-        raise ZooError(f"batch_size {batch_size} with drop_remainder leaves no batch of "
-                       f"{n} examples")
-    if steps_per_epoch is not None:
-        steps = min(steps, checks.integer("steps_per_epoch", steps_per_epoch))
-    start_step = checks.integer("start_step", start_step, minimum=0)
-    if start_step >= steps:
-        raise ZooError(f"start_step {start_step} leaves none of the epoch's {steps} batches")
+    n = usable(total, checks.integer("batch_multiple", batch_multiple))
+    layout = epoch_layout(total, batch_size, chunk=chunk, drop_remainder=drop_remainder,
+                          steps_per_epoch=steps_per_epoch, batch_multiple=batch_multiple,
+                          start_step=start_step)
     xs = tf.constant(x)
     ys = None if y is None else tf.constant(y)
 
@@ -130,16 +157,32 @@ def dataset(
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(order, seed=epoch_seed)
 
+        def augmented(batch_x, step):
+            return crop_and_flip(batch_x, tf.random.experimental.stateless_fold_in(epoch_seed, step))
+
         def gather(step):
             ids = order[step * batch_size:tf.minimum((step + 1) * batch_size, n)]
-            batch_x = tf.gather(xs, ids)
-            if augment:
-                batch_x = crop_and_flip(
-                    batch_x, tf.random.experimental.stateless_fold_in(epoch_seed, step))
+            batch_x = augmented(tf.gather(xs, ids), step) if augment else tf.gather(xs, ids)
             return batch_x if ys is None else (batch_x, tf.gather(ys, ids))
 
-        return tf.data.Dataset.range(start_step, steps).map(gather, num_parallel_calls=tf.data.AUTOTUNE,
-                                                deterministic=True)
+        def gather_chunk(first, count):  # `count` whole batches, or the last, smaller one alone
+            start = first * batch_size
+            size = tf.minimum(tf.constant(batch_size, tf.int64), n - start)
+            ids = tf.reshape(order[start:start + count * size], [count, size])
+            chunk_x = tf.gather(xs, ids)
+            if augment:
+                chunk_x = tf.map_fn(lambda pair: augmented(*pair),
+                                    (chunk_x, first + tf.range(count, dtype=tf.int64)),
+                                    fn_output_signature=chunk_x.dtype)
+            return chunk_x if ys is None else (chunk_x, tf.gather(ys, ids))
+
+        if chunk == 1:
+            return tf.data.Dataset.range(layout[0][0], layout[-1][0] + 1).map(
+                gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        firsts, counts = zip(*layout, strict=True)
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.constant(firsts, tf.int64), tf.constant(counts, tf.int64))).map(
+                gather_chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     seed = tf.constant(int(seed), tf.int64)
     if epoch is None:
@@ -150,7 +193,7 @@ def dataset(
         start = tf.data.Dataset.from_tensors(tf.constant(int(epoch), tf.int64))
     ds = start.map(lambda e: tf.stack([seed, e])).flat_map(one_epoch)
     # flat_map hides the length; state it, so Keras knows how many batches an epoch has.
-    ds = ds.apply(tf.data.experimental.assert_cardinality(steps - start_step))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(layout)))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

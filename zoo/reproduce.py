@@ -43,7 +43,7 @@ from zoo.data import catalog, sources
 from zoo.errors import ZooError
 from zoo.fileio import write_json
 from zoo.recipe import epochs_text
-from zoo.train import plots, runs
+from zoo.train import chunks, plots, runs
 from zoo.train.callbacks import RunAborted, TrainingInterrupted
 
 # Where a default dataset has no copy, the nearest one that may: same images, fewer classes.
@@ -147,7 +147,7 @@ class _EpochClock(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         if self.start is not None:
-            self.steps = batch + 1  # the last step of the execution (steps_per_execution)
+            self.steps = chunks.batches_done(self.model, batch)
 
     def on_test_begin(self, logs=None) -> None:
         if self.start is not None:

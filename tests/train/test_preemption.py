@@ -12,6 +12,7 @@ import pytest
 
 import zoo
 from zoo.recipe import execution_settings
+from zoo.train import chunks
 
 # mnist_mlp runs 32 steps per execution: batch 8 on 1,800 training examples gives 225 batches an
 # epoch, so a signal lands between executions, mid-epoch, and is acted on at the next one's end.
@@ -42,12 +43,15 @@ class SignalAt(keras.callbacks.Callback):
         super().__init__()
         self.signum, self.epoch, self.batch = signum, epoch, batch
         self.current = 0
+        self.chunked = False  # whether a step was several batches
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.current = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.current == self.epoch and self.batch is not None and batch + 1 >= self.batch:
+        done = chunks.batches_done(self.model, batch)  # batches, where a step is several
+        self.chunked |= done != batch + 1
+        if self.current == self.epoch and self.batch is not None and done >= self.batch:
             self.batch = None
             self.epoch = -1
             os.kill(os.getpid(), self.signum)
@@ -103,10 +107,23 @@ def test_signal_saves_and_the_resumed_run_matches(tmp_path, reference, signum, e
     _same_run(run_dir, reference)
 
 
-def test_interrupted_twice_in_one_epoch(tmp_path, reference):
+@pytest.fixture(scope="module")
+def compiled_reference(tmp_path_factory):
+    """Without dropout, TensorFlow compiles the step with XLA and runs 32 batches in one call
+    (zoo.train.chunks): 225 whole batches, so chunks end where executions do."""
+    return zoo.train.fit(**{**ARGS, "options": {}},
+                         run_dir=tmp_path_factory.mktemp("compiled") / "run")
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["dropout", "xla-chunks"])
+def test_interrupted_twice_in_one_epoch(tmp_path, request, compiled):
+    reference = request.getfixturevalue("compiled_reference" if compiled else "reference")
+    args = {**ARGS, "options": {}} if compiled else ARGS
     run_dir = tmp_path / "run"
+    signal_at = SignalAt(signal.SIGTERM, 2, 1)
     with pytest.raises(zoo.train.TrainingInterrupted) as stop:
-        zoo.train.fit(**ARGS, run_dir=run_dir, callbacks=[SignalAt(signal.SIGTERM, 2, 1)])
+        zoo.train.fit(**args, run_dir=run_dir, callbacks=[signal_at])
+    assert signal_at.chunked == (compiled and keras.backend.backend() == "tensorflow")
     first = acted_on(2, 1)
     assert (stop.value.epoch, stop.value.batch) == first and first[1] is not None
     with pytest.raises(zoo.train.TrainingInterrupted) as stop:  # batches count from 1 again

@@ -18,7 +18,7 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.fileio import write_json
-from zoo.train import plots, runs
+from zoo.train import chunks, plots, runs
 
 SEED_STATE = "seed_generator_state"
 
@@ -120,8 +120,9 @@ class DivergenceWatch(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        if self.where is None and not finite(logs):  # batch: the last of its execution
-            self.where = (self.epoch + 1, min(batch + 1, self.params.get("steps") or batch + 1))
+        if self.where is None and not finite(logs):
+            self.where = (self.epoch + 1,
+                          chunks.batches_done(self.model, batch, self.params.get("steps")))
             self.model.stop_training = True
 
 
@@ -314,7 +315,7 @@ class Preemption(keras.callbacks.Callback):
             return  # a diverged batch: the divergence watch stops the run, nothing is saved
         if not running_sums(self.model):
             return  # its metrics could not be resumed mid-epoch: stop at the epoch's end
-        done = self.first_batch + batch + 1
+        done = self.first_batch + chunks.batches_done(self.model, batch)
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()  # JAX keeps the training state outside the model
         randomness = random_state(self.model)  # before saving, which may draw from it

@@ -30,7 +30,7 @@ from zoo.data import text as text_mod
 from zoo.errors import ZooError, first_line
 from zoo.fileio import write_json
 from zoo.recipe import Recipe, compile_model, execution_settings, tf_gpus
-from zoo.train import callbacks, plots, runs
+from zoo.train import callbacks, chunks, plots, runs
 from zoo.train import distribute as distribution
 from zoo.train.callbacks import RunAborted, TrainingInterrupted  # fit's `callbacks` hides the module
 
@@ -799,12 +799,15 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
     recipe, multiple = settings.recipe, spread.batch_multiple
     history = {}
     if start < recipe.epochs:
-        def train_ds(start_step=0):
-            return pipeline.dataset(x, y, recipe.batch_size, shuffle=True,
-                                    augment=recipe.augment, seed=settings.seed,
-                                    epoch=epoch.variable, steps_per_epoch=settings.steps,
-                                    batch_multiple=multiple, start_step=start_step)
+        def train_data(start_step=0):  # `(dataset, the block to fit in)`: zoo.train.chunks
+            return chunks.training_data(model, x, y, recipe.batch_size, shuffle=True,
+                                        augment=recipe.augment, seed=settings.seed,
+                                        epoch=epoch.variable, steps_per_epoch=settings.steps,
+                                        batch_multiple=multiple, start_step=start_step)
 
+        if chunks.batches_per_step(model) > 1:
+            print(f"  each step trains up to {chunks.batches_per_step(model)} batches in one "
+                  "compiled call: the progress bar counts steps", flush=True)
         val_ds = (_eval_dataset(splits["validation"], settings, multiple)
                   if settings.validation else None)
         monitor, mode = _monitor(settings.task, settings.validation)
@@ -825,13 +828,17 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
         try:
             with _signals_to(preemption):
                 if skip:  # the rest of the epoch SIGINT or SIGTERM stopped
-                    model.fit(train_ds(skip), epochs=start + 1, initial_epoch=start,
-                              callbacks=callback_list, **fit_args)
+                    data, block = train_data(skip)
+                    with block:
+                        model.fit(data, epochs=start + 1, initial_epoch=start,
+                                  callbacks=callback_list, **fit_args)
                     preemption.raise_if_stopped()
                     start += 1
                 if start < recipe.epochs and watch.where is None and not model.stop_training:
-                    model.fit(train_ds(), epochs=recipe.epochs, initial_epoch=start,
-                              callbacks=callback_list, **fit_args)
+                    data, block = train_data()
+                    with block:
+                        model.fit(data, epochs=recipe.epochs, initial_epoch=start,
+                                  callbacks=callback_list, **fit_args)
                     preemption.raise_if_stopped()
         except BaseException:  # interrupted or failed: the curves show every epoch saved too
             recorder.draw_curves()

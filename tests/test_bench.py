@@ -153,6 +153,16 @@ def test_settings_table(capsys):
     assert settings.main(["mnist_mlp", "--jit", "1", "--spe", "2", "--steps", "3",
                           "--option", "dropout=0.2"]) == 0
     assert "| mnist_mlp | True | 2 |" in capsys.readouterr().out
+    # chunks on and off where they apply (XLA, several steps per execution), once elsewhere
+    assert settings.main(["mnist_mlp", "--jit", "0", "1", "--spe", "1", "2", "--steps", "4",
+                          "--chunks", "on", "off"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| mnist_mlp")]
+    assert [row.split(" | ")[1:5] for row in rows] == [
+        ["False", "1", "float32", "on"], ["False", "2", "float32", "on"],
+        ["True", "1", "float32", "on"], ["True", "2", "float32", "on"],
+        ["True", "2", "float32", "off"]]
+    assert all(row.split(" | ")[5].rstrip(" |").replace(",", "").isdigit() for row in rows)
     assert settings.main(["mnist_mlp", "--option", "dropout=2"]) == 2
     assert "dropout" in capsys.readouterr().err
 

@@ -115,13 +115,23 @@ def plain_keras(name: str, x, y, batch_size: int, windows: int) -> list[float]:
     return clock.seconds
 
 
-def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False) -> list[float]:
-    """Seconds per epoch of `model.fit` on the zoo's in-memory pipeline (shuffled batches)."""
+def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False,
+                chunked: bool = True) -> list[float]:
+    """Seconds per epoch of `model.fit` on the zoo's in-memory pipeline (shuffled batches), run
+    as `zoo.train.fit` runs it: several batches per compiled step where it compiles the step
+    with XLA and runs more than one per execution (`zoo.train.chunks`); without `chunked`,
+    one batch per step, in Keras' own loop."""
     from zoo.data import pipeline
+    from zoo.train import chunks
 
     clock = EpochClock()
-    ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=augment)
-    model.fit(ds, epochs=epochs, callbacks=[clock], verbose=0, shuffle=False)  # ds shuffles
+    if chunked:
+        ds, block = chunks.training_data(model, x, y, batch_size, shuffle=True, augment=augment)
+    else:
+        ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=augment)
+        block = contextlib.nullcontext()
+    with block:
+        model.fit(ds, epochs=epochs, callbacks=[clock], verbose=0, shuffle=False)  # ds shuffles
     return clock.seconds
 
 

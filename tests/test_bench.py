@@ -14,7 +14,7 @@ import pytest
 
 import zoo
 from tests.data import writers
-from zoo.bench import ceiling, cli, flops, gap, machine, recipes, settings, tutorial
+from zoo.bench import ceiling, cli, flops, gap, loops, machine, recipes, settings, tutorial
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 
@@ -176,6 +176,13 @@ def test_gap_table_has_every_stage(capsys):
     assert rows[0].endswith("| 1.00x |")  # plain against itself
     assert [line.split(":")[0] for line in captured.err.splitlines() if "round" in line] == \
         ["mnist_mlp round 1", "mnist_mlp round 2"]
+    # from +execution on, the stages train as zoo.train.fit does: chunks of batches (XLA)
+    x, y = loops.data("mnist_mlp", 64)
+    for stage, rank in (("+loss/metrics", 4), ("+execution", 5), ("+callbacks", 5)):
+        model, ds, _, block = gap.build_stage("mnist_mlp", stage, x, y, 16, "unused")
+        assert ds.element_spec[0].shape.rank == rank, stage
+        with block:
+            assert ("train_step" in model.__dict__) == (rank == 5)
 
 
 def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):

@@ -12,7 +12,9 @@ one thing the zoo's path (c) does differently, in this order, until the last sta
 3. `+augment`: the recipe's augmentation (none for models without it).
 4. `+optimizer`: the recipe's schedule and weight decay.
 5. `+loss/metrics`: the recipe's loss (label smoothing) and the top-5 metric.
-6. `+execution`: the card's `jit_compile` and `steps_per_execution`.
+6. `+execution`: the card's `jit_compile` and `steps_per_execution`, run as `zoo.train.fit`
+   runs them (an execution's batches in one compiled call where it compiles with XLA:
+   `zoo.train.chunks`).
 7. `+callbacks`: the callbacks `zoo.train.fit` runs during an epoch (divergence watch,
    pre-emption saver, epoch counter, TensorBoard); its end-of-epoch work (validation,
    checkpoints) is outside every timed window, as in `python -m zoo.bench`.
@@ -26,6 +28,7 @@ median over rounds of its rate divided by `plain`'s rate in the same round.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -39,7 +42,7 @@ from zoo import commands
 from zoo.bench import loops
 from zoo.data import pipeline
 from zoo.recipe import compile_model, make_optimizer
-from zoo.train import callbacks
+from zoo.train import callbacks, chunks
 
 STAGES = ("plain", "+pipeline", "+augment", "+optimizer", "+loss/metrics", "+execution",
           "+callbacks")
@@ -61,7 +64,8 @@ def _compile_plain(model, task, optimizer):
 
 
 def build_stage(name: str, stage: str, x, y, batch_size: int, folder: str):
-    """`(model, dataset, callbacks)` of `name` trained as `stage` describes."""
+    """`(model, dataset, callbacks, block)` of `name` trained as `stage` describes: `fit` runs
+    in `block` (`zoo.train.chunks.chunked` from `+execution` on)."""
     card = zoo.card(name)
     recipe = card.recipe
     index = STAGES.index(stage)
@@ -75,17 +79,20 @@ def build_stage(name: str, stage: str, x, y, batch_size: int, folder: str):
         execution = ({} if index >= STAGES.index("+execution")
                      else {"jit_compile": False, "steps_per_execution": 1})
         compile_model(model, card.task, recipe, steps_per_epoch=steps, **execution)
+    augment = recipe.augment and index >= STAGES.index("+augment")
+    block = contextlib.nullcontext()
     if stage == "plain":
         ds = loops._tf_dataset(x, y, batch_size)
+    elif index >= STAGES.index("+execution"):
+        ds, block = chunks.training_data(model, x, y, batch_size, shuffle=True, augment=augment)
     else:
-        ds = pipeline.dataset(x, y, batch_size, shuffle=True,
-                              augment=recipe.augment and index >= STAGES.index("+augment"))
+        ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=augment)
     extra = []
     if stage == "+callbacks":
         extra = [callbacks.EpochCounter(0), callbacks.DivergenceWatch(),
                  callbacks.Preemption(Path(folder), {}),
                  keras.callbacks.TensorBoard(log_dir=f"{folder}/tensorboard")]
-    return model, ds, extra
+    return model, ds, extra, block
 
 
 def measure(name: str, steps: int, rounds: int,
@@ -94,15 +101,16 @@ def measure(name: str, steps: int, rounds: int,
     batch = zoo.card(name).recipe.batch_size
     x, y = loops.data(name, steps * batch)
     samples = steps * batch
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as blocks:
         built = {stage: build_stage(name, stage, x, y, batch, folder) for stage in STAGES}
-        for model, ds, extra in built.values():  # warm-up: tracing, compilation
+        for model, ds, extra, block in built.values():  # warm-up: tracing, compilation
+            blocks.enter_context(block)  # for every round: entering one compiles afresh
             model.fit(ds, epochs=1, callbacks=extra, verbose=0, shuffle=False)
         rates: dict[str, list[float]] = {stage: [] for stage in STAGES}
         for round_ in range(rounds):
             order = STAGES if round_ % 2 == 0 else tuple(reversed(STAGES))
             for stage in order:
-                model, ds, extra = built[stage]
+                model, ds, extra, _ = built[stage]
                 clock = loops.EpochClock()
                 model.fit(ds, epochs=1, callbacks=[*extra, clock], verbose=0,
                           shuffle=False)  # each ds shuffles itself, where it should

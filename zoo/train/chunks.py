@@ -101,7 +101,7 @@ def batches_done(model: keras.Model, batch: int, steps: int | None = None) -> in
     """Batches a `fit` call has trained in the current epoch by the end of Keras' step `batch`
     (0-based; the last step of its execution): `batch + 1`, at most the epoch's `steps`, or
     where `chunked` runs several batches per step, the end of chunk `batch`."""
-    ends = getattr(model.__dict__.get("train_step"), "ends", None)
+    ends = getattr(getattr(model, "__dict__", {}).get("train_step"), "ends", None)  # model: or None
     if ends is not None:
         return ends[min(batch, len(ends) - 1)]
     return min(batch + 1, steps or batch + 1)

@@ -76,8 +76,8 @@ def chunks(first: int, last: int, whole: int, size: int) -> list[tuple[int, int]
     of which the first `whole` are full: consecutive full batches, up to `size` at a time, then
     the smaller last batch, if any, alone (a chunk stacks batches of one size). `size` 1 gives
     one batch per element."""
-    out = [(step, min(size, min(last, whole) - step)) for step in range(first, min(last, whole),
-                                                                      size)]
+    full = min(last, whole)
+    out = [(step, min(size, full - step)) for step in range(first, full, size)]
     return out + [(step, 1) for step in range(max(first, whole), last)]
 
 

@@ -9,7 +9,7 @@ with XLA on one device, `zoo.train.fit` feeds `fit` chunks of up to N batches
 (`zoo.data.pipeline.dataset(chunk=N)`) and runs the model's own `train_step` on each batch of
 a chunk inside one compiled `while` loop. The batches, their order and every update are those of
 one batch per step; what changes is what Keras counts as a step: its progress bar and the
-`batch` callbacks get count chunks. `batches_done` turns such a count back into batches.
+callbacks' batch hooks count chunks. `batches_done` turns a chunk's index back into batches.
 """
 
 from __future__ import annotations
@@ -81,6 +81,10 @@ def chunked(model: keras.Model, ends: Sequence[int] | None) -> Iterator[None]:
         model.train_function = model.test_function = None
 
 
+# the arguments of `zoo.data.pipeline.dataset` that decide an epoch's layout
+LAYOUT_ARGUMENTS = ("drop_remainder", "steps_per_epoch", "batch_multiple", "start_step")
+
+
 def training_data(model: keras.Model, x, y, batch_size: int, **kwargs) -> tuple[Any, Any]:
     """`(dataset, context)`: one epoch of `zoo.data.pipeline.dataset(x, y, batch_size,
     **kwargs)` as `model` trains fastest on it, and the block to call `model.fit` on it in:
@@ -94,14 +98,12 @@ def training_data(model: keras.Model, x, y, batch_size: int, **kwargs) -> tuple[
     return data, chunked(model, chunk_ends(layout))
 
 
-LAYOUT_ARGUMENTS = ("drop_remainder", "steps_per_epoch", "batch_multiple", "start_step")
-
-
 def batches_done(model: keras.Model, batch: int, steps: int | None = None) -> int:
     """Batches a `fit` call has trained in the current epoch by the end of Keras' step `batch`
     (0-based; the last step of its execution): `batch + 1`, at most the epoch's `steps`, or
     where `chunked` runs several batches per step, the end of chunk `batch`."""
-    ends = getattr(getattr(model, "__dict__", {}).get("train_step"), "ends", None)  # model: or None
+    step = getattr(model, "__dict__", {}).get("train_step")  # `model`: None before fit sets it
+    ends = getattr(step, "ends", None)
     if ends is not None:
         return ends[min(batch, len(ends) - 1)]
     return min(batch + 1, steps or batch + 1)

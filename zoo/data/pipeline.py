@@ -143,12 +143,11 @@ def dataset(
 
     seed = checks.seed(seed)
     shuffle, augment = checks.flag("shuffle", shuffle), checks.flag("augment", augment)
-    batch_size = checks.integer("batch_size", batch_size, maximum=BATCH_MAX)
     total = len(x)
-    n = usable(total, checks.integer("batch_multiple", batch_multiple))
     layout = epoch_layout(total, batch_size, chunk=chunk, drop_remainder=drop_remainder,
                           steps_per_epoch=steps_per_epoch, batch_multiple=batch_multiple,
-                          start_step=start_step)
+                          start_step=start_step)  # checks batch_size and batch_multiple
+    n = usable(total, batch_multiple)
     xs = tf.constant(x)
     ys = None if y is None else tf.constant(y)
 

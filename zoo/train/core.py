@@ -805,9 +805,10 @@ def _train(model, settings, splits, x, y, start, run_dir, state, verbose, extra_
                                         epoch=epoch.variable, steps_per_epoch=settings.steps,
                                         batch_multiple=multiple, start_step=start_step)
 
-        if chunks.batches_per_step(model) > 1:
-            print(f"  each step trains up to {chunks.batches_per_step(model)} batches in one "
-                  "compiled call: the progress bar counts steps", flush=True)
+        per_step = chunks.batches_per_step(model)
+        if per_step > 1:
+            print(f"  each step trains up to {per_step} batches in one compiled call: the "
+                  "progress bar counts steps", flush=True)
         val_ds = (_eval_dataset(splits["validation"], settings, multiple)
                   if settings.validation else None)
         monitor, mode = _monitor(settings.task, settings.validation)

@@ -5,6 +5,7 @@ No timing is asserted: the machines are shared and noisy.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 
@@ -15,6 +16,7 @@ import pytest
 import zoo
 from tests.data import writers
 from zoo.bench import ceiling, cli, flops, gap, loops, machine, recipes, settings, tutorial
+from zoo.recipe import compile_model
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 
@@ -49,6 +51,32 @@ def test_benchmark_steps_fixes_the_window(tmp_path):
     (row,) = json.loads(out_json.read_text())["models"]
     assert row["steps_per_window"] == 3 and row["batch_size"] == 16
     assert all(v > 0 for v in row["samples_per_s"].values())
+
+
+def test_steady_rate_leaves_out_the_epoch_start():
+    """The window's steps come from the time between steps' ends: an epoch's first step, which
+    also pays for the epoch's start, does not count (it made 28-step windows of a 1 s target)."""
+    marks = [(0.0, 0), (2.0, 32), (2.1, 64), (2.2, 96), (2.25, 112)]  # last step: 16 batches
+    assert loops.steady_seconds_per_batch(marks) == pytest.approx(0.1 / 32)
+    with pytest.raises(ValueError, match="three marks"):
+        loops.steady_seconds_per_batch(marks[:2])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="chunks: TensorFlow only")
+def test_batch_clock_counts_the_batches_of_chunked_steps():
+    """On an XLA model with 4 steps per execution, trained in chunks, each mark is a chunk's
+    end and counts its batches: the last one is the epoch's."""
+    card = zoo.card("mnist_mlp")
+    recipe = dataclasses.replace(card.recipe, steps_per_execution=4, jit_compile=True)
+    model = compile_model(zoo.get("mnist_mlp", compile=False), card.task, recipe,
+                          steps_per_epoch=11)
+    x = np.random.default_rng(0).integers(0, 256, (8 * 10 + 5, 28, 28, 1), dtype=np.uint8)
+    y = np.arange(len(x)) % 10
+    clock = loops.BatchClock()
+    loops.train(model, x, y, 8, 2, clock)
+    assert [b for _, b in clock.marks] == [0, 4, 8, 10, 11]  # chunks of 4, 4, 2, then 5 alone
+    seconds = [t for t, _ in clock.marks]
+    assert seconds == sorted(seconds) and seconds[0] == 0.0
 
 
 def test_benchmark_per_backend(tmp_path, capsys):

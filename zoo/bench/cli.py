@@ -36,16 +36,20 @@ END_TO_END = (("mnist_mlp", 5), ("fashion_mlp", 3))
 
 def steps_per_window(name: str, batch_size: int, window_seconds: float,
                      minimum: int = 8) -> int:
-    """Steps that make a window of about `window_seconds` at the zoo's training rate.
+    """Steps that make a window of about `window_seconds` at the zoo's steady training rate.
 
-    Measured on `minimum` steps after a warm-up epoch; at least `minimum`, and a multiple of the
-    recipe's `steps_per_execution`, so every execution in a window is a whole one.
+    Timed on an epoch of at least `minimum` steps and four executions, after a warm-up epoch,
+    between its steps' ends (`loops.steady_seconds_per_batch`): the epoch's start is left out,
+    which in an epoch of a few executions would pass for a slower rate and shrink the windows.
+    At least `minimum` steps, and a multiple of the recipe's `steps_per_execution`, so every
+    execution in a window is a whole one.
     """
     spe = zoo.card(name).recipe.steps_per_execution
-    probe = max(minimum, spe)
+    probe = max(minimum, 4 * spe)
     x, y = loops.data(name, probe * batch_size)
-    seconds = loops.fit_seconds(zoo.get(name), x, y, batch_size, epochs=2)
-    steps = max(minimum, round(probe * window_seconds / seconds[-1]))
+    clock = loops.BatchClock()
+    loops.train(zoo.get(name), x, y, batch_size, 2, clock)
+    steps = max(minimum, round(window_seconds / loops.steady_seconds_per_batch(clock.marks)))
     return -(-steps // spe) * spe if steps >= spe else steps
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import statistics
 import tempfile
 import time
@@ -46,6 +47,36 @@ class EpochClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         self.seconds.append(self._last - self._start)
+
+
+class BatchClock(keras.callbacks.Callback):
+    """The last epoch's marks: when each of its `fit` steps ended (from the epoch's start, the
+    first mark `(0.0, 0)`) and how many batches the epoch had trained by then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[float, int]] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._start, self.marks = time.perf_counter(), [(0.0, 0)]
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        from zoo.train import chunks
+
+        seconds = time.perf_counter() - self._start
+        self.marks.append((seconds, chunks.batches_done(self.model, batch)))
+
+
+def steady_seconds_per_batch(marks: list[tuple[float, int]]) -> float:
+    """Median seconds per batch between successive steps' ends, `marks` as `BatchClock` keeps
+    them. The epoch's first step is left out: it also pays for the epoch's start (a fresh
+    iterator, the pipeline's first element), once per epoch however long the epoch is."""
+    rates = [(t1 - t0) / (b1 - b0) for (t0, b0), (t1, b1) in itertools.pairwise(marks[1:])
+             if b1 > b0]
+    if not rates:
+        raise ValueError("need at least three marks (two steps) to leave out the first step")
+    return statistics.median(rates)
 
 
 def rate(seconds: list[float], samples_per_window: int) -> float:
@@ -121,10 +152,17 @@ def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False
     as `zoo.train.fit` runs it: several batches per compiled step where it compiles the step
     with XLA and runs more than one per execution (`zoo.train.chunks`); without `chunked`,
     one batch per step, in Keras' own loop."""
+    clock = EpochClock()
+    train(model, x, y, batch_size, epochs, clock, augment, chunked)
+    return clock.seconds
+
+
+def train(model, x, y, batch_size: int, epochs: int, clock: keras.callbacks.Callback,
+          augment: bool = False, chunked: bool = True) -> None:
+    """`fit_seconds`' training, timed by `clock`."""
     from zoo.data import pipeline
     from zoo.train import chunks
 
-    clock = EpochClock()
     if chunked:
         ds, block = chunks.training_data(model, x, y, batch_size, shuffle=True, augment=augment)
     else:
@@ -132,7 +170,6 @@ def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False
         block = contextlib.nullcontext()
     with block:
         model.fit(ds, epochs=epochs, callbacks=[clock], verbose=0, shuffle=False)  # ds shuffles
-    return clock.seconds
 
 
 def zoo_fit(name: str, examples: int, batch_size: int, windows: int) -> list[float]:

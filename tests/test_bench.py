@@ -53,6 +53,39 @@ def test_benchmark_steps_fixes_the_window(tmp_path):
     assert all(v > 0 for v in row["samples_per_s"].values())
 
 
+def test_the_three_ways_take_turns_and_ratios_are_within_a_round(monkeypatch):
+    """(a) and (b) train one window after each of the zoo's timed epochs, in alternating order,
+    so a slow minute falls on all three; c/b is the median of the same round's ratios."""
+    log = []
+    times = {"tutorial": iter([9.0, 10.0, 20.0, 10.0]), "keras": iter([9.0, 2.0, 4.0, 2.0])}
+
+    def way(name):
+        def make(*args):
+            def epoch():
+                log.append(name)
+                return next(times[name])
+            return epoch
+        return make
+
+    def zoo_fit(name, samples, batch, windows, after_epoch):
+        seconds = [5.0, 1.0, 2.0, 1.0]  # round 2: the machine at half speed for all three
+        for epoch in range(windows + 1):
+            log.append(f"zoo{epoch}")
+            after_epoch(epoch)
+        return seconds
+
+    monkeypatch.setattr(loops, "tutorial", way("tutorial"))
+    monkeypatch.setattr(loops, "plain_keras", way("keras"))
+    monkeypatch.setattr(loops, "zoo_fit", zoo_fit)
+    seconds = cli.interleaved("mnist_mlp", None, None, 128, 1280, 3)
+    assert log == ["tutorial", "keras", "zoo0", "zoo1", "keras", "tutorial",
+                   "zoo2", "tutorial", "keras", "zoo3", "keras", "tutorial"]
+    assert seconds == {"tutorial": [10.0, 20.0, 10.0], "keras": [2.0, 4.0, 2.0],
+                       "zoo": [1.0, 2.0, 1.0]}
+    assert cli.same_round_ratio(seconds, "keras") == 2.0
+    assert cli.same_round_ratio(seconds, "tutorial") == 10.0
+
+
 def test_steady_rate_leaves_out_the_epoch_start():
     """The window's steps come from the time between steps' ends: an epoch's first step, which
     also pays for the epoch's start, does not count (it made 28-step windows of a 1 s target)."""
@@ -233,6 +266,21 @@ def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):
     text = ceiling.markdown([row], peaks, per_layer=True)
     assert "| mnist_mlp | 16 | float32 | on | 1.6 |" in text
     assert "| dense1 | Dense | 784 | no | 1.61 |" in text and "| logits | Dense | 512 | yes |" in text
+
+
+@pytest.mark.parametrize(("probed", "steps"), [(8, 32), (672, 672)])
+def test_ceiling_times_fit_in_windows_of_a_second_at_least_32_steps(monkeypatch, probed, steps):
+    """By default the whole step in `fit` is timed over as many steps as make a second, not 32:
+    with 32 steps per execution, 32 MLP steps are one compiled call and the epoch's start."""
+    asked = {}
+    monkeypatch.setattr(loops, "steps_per_window",
+                        lambda name, batch, seconds: asked.update(window=seconds) or probed)
+    monkeypatch.setattr(settings, "setting_rate",
+                        lambda *args, **kwargs: asked.update(steps=args[4]) or 1000.0)
+    monkeypatch.setattr(ceiling, "train_step_rate", lambda *args: 2000.0)
+    row = ceiling.measure("fashion_mlp", None, 0.02, {"float32": 100.0})
+    assert asked == {"window": 1.0, "steps": steps} and row["steps_per_window"] == steps
+    assert row["step_samples_per_s"] == 1000.0
 
 
 def test_ceiling_passes_compute_the_forward_pass_and_repeat_in_one_call():

@@ -18,8 +18,9 @@ rate of calling a compiled function.
 - Its FLOP rate is the highest share of the peak that the model can reach on this machine.
 - Beside it, the model's Keras `train_step` is timed alone, run many times in one compiled
   call: the layers, the loss, the optimizer and the metrics, without `fit`'s loop around them.
-- Then the whole training step: `fit` through the zoo's pipeline with the card's settings. The
-  last column is the share of that step spent in the matrix layers.
+- Then the whole training step: `fit` through the zoo's pipeline with the card's settings, as
+  `zoo.train.fit` runs it (several batches per compiled call where it uses them), in windows
+  of about a second. The last column is the share of that step spent in the matrix layers.
 
 TensorFlow backend. The VAE and the DCGAN, whose training steps are not one forward and
 backward pass of the model, are not covered.
@@ -36,7 +37,7 @@ import keras
 
 import zoo
 from zoo import commands
-from zoo.bench import flops, machine, settings
+from zoo.bench import flops, loops, machine, settings
 from zoo.bench.timing import median_rate, random_inputs
 from zoo.errors import ZooError
 from zoo.models.autoencoder import VAE
@@ -185,10 +186,16 @@ def _loop_rate(passes: Callable, batch_size: int, seconds: float) -> float:
 
 
 def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, float],
-            steps: int = 32) -> dict[str, Any]:
-    """The model's matrix layers timed alone and its whole training step, as one row."""
+            steps: int | None = None) -> dict[str, Any]:
+    """The model's matrix layers timed alone and its whole training step, as one row.
+
+    The whole step is timed in windows (epochs) of `steps` steps, or (None) of at least 32 and
+    as many as make a second at the model's rate: an epoch's start, paid once per epoch, weighs
+    on a window about as on a real epoch, not as on one compiled call of 32 MLP batches.
+    """
     card = zoo.card(name)
     batch = batch_size or card.recipe.batch_size
+    steps = steps or max(32, loops.steps_per_window(name, batch, 1.0))
     precision = machine.zoo_precision(name)
     policy = "float32" if precision == "float32" else core.mixed_policy()
     with core.dtype_policy(policy):
@@ -213,6 +220,7 @@ def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, 
     step_alone = train_step_rate(name, jit, batch, seconds, policy)
     peak = peaks[precision]
     return {"model": name, "batch_size": batch, "precision": precision, "jit_compile": jit,
+            "steps_per_window": steps,
             "train_mflops_per_sample": per_sample / 1e6, "layers": layers,
             "matrix_samples_per_s": 1 / matrix_seconds,
             "matrix_share_of_peak": per_sample / matrix_seconds / 1e9 / peak,
@@ -263,8 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=commands.count, help="default: the recipe's")
     parser.add_argument("--seconds", type=commands.positive, default=1.0,
                         help="timed seconds per layer (default 1)")
-    parser.add_argument("--steps", type=commands.count, default=32,
-                        help="training steps per timed window of the whole step (default 32)")
+    parser.add_argument("--steps", type=commands.count,
+                        help="training steps per timed window of the whole step in fit "
+                             "(default: as many as make a second at the model's rate, at "
+                             "least 32)")
     parser.add_argument("--layers", action="store_true", help="also print each layer's rate")
     args = parser.parse_args(argv)
     if keras.backend.backend() != "tensorflow":

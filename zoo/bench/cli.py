@@ -6,7 +6,9 @@ For each model, on the same synthetic in-memory data of its real input shape and
 size, it measures steady-state training samples per second of (a) the eager tutorial loop,
 (b) plain `compile` + `fit`, (c) `zoo.train.fit`, and reports the ratios, the model's training
 FLOPs per example, the GFLOP/s the zoo achieves and their share of this machine's
-matrix-multiply peak, measured in the same run. With real data at hand it also measures each
+matrix-multiply peak, measured in the same run. The three take turns, one timed window each
+per round, so that the machine's drift falls on all three; c/a and c/b are the medians of the
+ratios within a round. With real data at hand it also measures each
 loader against its model, and the whole `python -m zoo.train` process against the tutorial
 script. Results go to `benchmarks/results.json` and `benchmarks/results.md`.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,23 +37,32 @@ from zoo.train import runs
 END_TO_END = (("mnist_mlp", 5), ("fashion_mlp", 3))
 
 
-def steps_per_window(name: str, batch_size: int, window_seconds: float,
-                     minimum: int = 8) -> int:
-    """Steps that make a window of about `window_seconds` at the zoo's steady training rate.
+def interleaved(name: str, x, y, batch_size: int, samples: int,
+                windows: int) -> dict[str, list[float]]:
+    """Seconds of each timed window of (a) `tutorial`, (b) `keras` and (c) `zoo`, taking turns.
 
-    Timed on an epoch of at least `minimum` steps and four executions, after a warm-up epoch,
-    between its steps' ends (`loops.steady_seconds_per_batch`): the epoch's start is left out,
-    which in an epoch of a few executions would pass for a slower rate and shrink the windows.
-    At least `minimum` steps, and a multiple of the recipe's `steps_per_execution`, so every
-    execution in a window is a whole one.
+    (a) and (b) train a warm-up epoch first; then `zoo.train.fit` trains its warm-up epoch and
+    `windows` timed ones, and after each timed one (outside its window) (a) and (b) train one
+    epoch each, in alternating order. Round `r` is the zoo's window `r` and the two after it.
     """
-    spe = zoo.card(name).recipe.steps_per_execution
-    probe = max(minimum, 4 * spe)
-    x, y = loops.data(name, probe * batch_size)
-    clock = loops.BatchClock()
-    loops.train(zoo.get(name), x, y, batch_size, 2, clock)
-    steps = max(minimum, round(window_seconds / loops.steady_seconds_per_batch(clock.marks)))
-    return -(-steps // spe) * spe if steps >= spe else steps
+    others = {"tutorial": loops.tutorial(name, x, y, batch_size),
+              "keras": loops.plain_keras(name, x, y, batch_size)}
+    for epoch in others.values():
+        epoch()  # warm-up: tracing, compilation
+    seconds: dict[str, list[float]] = {way: [] for way in others}
+
+    def between(epoch: int) -> None:
+        if epoch > 0:  # the zoo's epoch 0 is its warm-up
+            for way in sorted(others, reverse=epoch % 2 == 0):
+                seconds[way].append(others[way]())
+
+    seconds["zoo"] = loops.zoo_fit(name, samples, batch_size, windows, after_epoch=between)[1:]
+    return seconds
+
+
+def same_round_ratio(seconds: dict[str, list[float]], other: str) -> float:
+    """The zoo's rate over `other`'s: the median over rounds of the ratio in each round."""
+    return statistics.median(o / z for o, z in zip(seconds[other], seconds["zoo"], strict=True))
 
 
 def measure_model(name: str, batch_size: int | None, seconds: float, windows: int,
@@ -61,22 +73,19 @@ def measure_model(name: str, batch_size: int | None, seconds: float, windows: in
     `steps` per window, or (None) as many as make `seconds / windows` at the zoo's rate.
     """
     batch = batch_size or zoo.card(name).recipe.batch_size
-    steps = steps or steps_per_window(name, batch, seconds / windows)
+    steps = steps or loops.steps_per_window(name, batch, seconds / windows)
     x, y = loops.data(name, steps * batch)
     samples = steps * batch
-    rates = {
-        "tutorial": loops.rate(loops.tutorial(name, x, y, batch, windows), samples),
-        "keras": loops.rate(loops.plain_keras(name, x, y, batch, windows), samples),
-        "zoo": loops.rate(loops.zoo_fit(name, samples, batch, windows), samples),
-    }
+    seconds = interleaved(name, x, y, batch, samples, windows)
+    rates = {way: samples / statistics.median(s) for way, s in seconds.items()}
     per_sample = flops.training_flops(zoo.get(name, compile=False))
     gflops = rates["zoo"] * per_sample / 1e9
     precision = machine.zoo_precision(name)
     return {"model": name, "batch_size": batch, "steps_per_window": steps, "windows": windows,
             "precision": precision,
             "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
-            "zoo_over_tutorial": round(rates["zoo"] / rates["tutorial"], 2),
-            "zoo_over_keras": round(rates["zoo"] / rates["keras"], 2),
+            "zoo_over_tutorial": round(same_round_ratio(seconds, "tutorial"), 2),
+            "zoo_over_keras": round(same_round_ratio(seconds, "keras"), 2),
             "train_mflops_per_sample": round(per_sample / 1e6, 3),
             "zoo_gflops": round(gflops, 2), "share_of_peak": round(gflops / peaks[precision], 3)}
 
@@ -148,7 +157,9 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{r['zoo_over_keras']:.1f}x | {r['train_mflops_per_sample']:,.1f} | "
                      f"{r['zoo_gflops']:.1f} | {100 * r['share_of_peak']:.0f}%"
                      f"{'' if r.get('precision', 'float32') == 'float32' else ' of ' + r['precision']} |")
-    lines.append("\nSamples per second of training, median of timed windows after a warm-up.")
+    lines.append("\nSamples per second of training, median of timed windows after a warm-up. "
+                 "The three take turns, one window each per round; c/a and c/b are the medians "
+                 "of the ratios within a round.")
     if report.get("backends"):
         lines += ["", "The zoo's training rate, (c), on each Keras backend (same data, batch and "
                       "windows):", "", *backends.table(report["models"], report["backends"])]

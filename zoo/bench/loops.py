@@ -11,7 +11,9 @@
 Each runs `windows + 1` epochs of `steps` batches; the first epoch is warm-up (tracing,
 compilation) and each later epoch is one timed window. A window times the training steps only,
 from the epoch's start to its last batch: the zoo's end-of-epoch validation and checkpointing
-are outside it.
+are outside it. (a) and (b) are functions that train one epoch per call, so that `zoo.bench`
+can run their windows between the zoo's epochs (`zoo_fit`'s `after_epoch`): the three take
+turns, and the machine's drift from one minute to the next does not fall on one of them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -98,16 +101,16 @@ def _tf_dataset(x, y, batch_size: int):
     return tf.data.Dataset.from_tensor_slices(data).shuffle(len(x), seed=0).batch(batch_size)
 
 
-def tutorial(name: str, x, y, batch_size: int, windows: int) -> list[float]:
-    """(a) Seconds per epoch of an eager GradientTape loop."""
+def tutorial(name: str, x, y, batch_size: int) -> Callable[[], float]:
+    """(a) An eager GradientTape loop: a function that trains one epoch and returns its seconds."""
     import tensorflow as tf
 
     model = zoo.get(name)  # compiled: its optimizer and (for classifiers) its loss
     task = zoo.card(name).task
     accuracy = keras.metrics.SparseCategoricalAccuracy() if task == "classification" else None
     ds = _tf_dataset(x, y, batch_size)
-    seconds = []
-    for _ in range(windows + 1):
+
+    def epoch() -> float:
         start = time.perf_counter()
         for batch in ds:
             xb, yb = batch if y is not None else (batch, None)
@@ -121,12 +124,14 @@ def tutorial(name: str, x, y, batch_size: int, windows: int) -> list[float]:
             model.optimizer.apply_gradients(zip(grads, model.trainable_weights, strict=True))
             if accuracy is not None:
                 accuracy.update_state(yb, pred)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        return time.perf_counter() - start
+
+    return epoch
 
 
-def plain_keras(name: str, x, y, batch_size: int, windows: int) -> list[float]:
-    """(b) Seconds per epoch of `compile` + `fit` with Keras' defaults."""
+def plain_keras(name: str, x, y, batch_size: int) -> Callable[[], float]:
+    """(b) `compile` + `fit` with Keras' defaults: a function that trains one epoch (one `fit`
+    call; the compiled step is kept between calls) and returns its seconds."""
     card = zoo.card(name)
     model = zoo.get(name, compile=False)
     optimizer = make_optimizer(card.recipe)
@@ -138,12 +143,16 @@ def plain_keras(name: str, x, y, batch_size: int, windows: int) -> list[float]:
                       metrics=["accuracy"])
     else:
         model.compile(optimizer)
-    clock = EpochClock()
-    with warnings.catch_warnings():  # fit's default shuffle=True, which a tf.data input ignores
-        warnings.filterwarnings("ignore", "`shuffle=True` was passed")
-        model.fit(_tf_dataset(x, y, batch_size), epochs=windows + 1, callbacks=[clock],
-                  verbose=0)
-    return clock.seconds
+    ds = _tf_dataset(x, y, batch_size)
+
+    def epoch() -> float:
+        clock = EpochClock()
+        with warnings.catch_warnings():  # fit's default shuffle=True, ignored for tf.data
+            warnings.filterwarnings("ignore", "`shuffle=True` was passed")
+            model.fit(ds, epochs=1, callbacks=[clock], verbose=0)
+        return clock.seconds[0]
+
+    return epoch
 
 
 def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False,
@@ -172,13 +181,47 @@ def train(model, x, y, batch_size: int, epochs: int, clock: keras.callbacks.Call
         model.fit(ds, epochs=epochs, callbacks=[clock], verbose=0, shuffle=False)  # ds shuffles
 
 
-def zoo_fit(name: str, examples: int, batch_size: int, windows: int) -> list[float]:
-    """(c) Seconds per epoch of `zoo.train.fit`, on the same synthetic data as (a) and (b)."""
+def steps_per_window(name: str, batch_size: int, window_seconds: float,
+                     minimum: int = 8) -> int:
+    """Steps that make a window of about `window_seconds` at the zoo's steady training rate.
+
+    Timed on an epoch of at least `minimum` steps and four executions, after a warm-up epoch,
+    between its steps' ends (`steady_seconds_per_batch`): the epoch's start is left out,
+    which in an epoch of a few executions would pass for a slower rate and shrink the windows.
+    At least `minimum` steps, and a multiple of the recipe's `steps_per_execution`, so every
+    execution in a window is a whole one.
+    """
+    spe = zoo.card(name).recipe.steps_per_execution
+    probe = max(minimum, 4 * spe)
+    x, y = data(name, probe * batch_size)
+    clock = BatchClock()
+    train(zoo.get(name), x, y, batch_size, 2, clock)
+    steps = max(minimum, round(window_seconds / steady_seconds_per_batch(clock.marks)))
+    return -(-steps // spe) * spe if steps >= spe else steps
+
+
+class AfterEpoch(keras.callbacks.Callback):
+    """Calls `work(epoch)` as each epoch ends, after the callbacks before it."""
+
+    def __init__(self, work: Callable[[int], None]) -> None:
+        super().__init__()
+        self.work = work
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.work(epoch)
+
+
+def zoo_fit(name: str, examples: int, batch_size: int, windows: int,
+            after_epoch: Callable[[int], None] | None = None) -> list[float]:
+    """(c) Seconds per epoch of `zoo.train.fit`, on the same synthetic data as (a) and (b).
+
+    `after_epoch(epoch)` runs as each epoch ends, outside its timed window."""
     clock = EpochClock()
+    extra = [clock] if after_epoch is None else [clock, AfterEpoch(after_epoch)]
     with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
         zoo.train.fit(name, epochs=windows + 1, batch_size=batch_size, validation=0.0,
                       source=f"synthetic:{examples}", run_dir=f"{run_dir}/run", verbose=0,
-                      callbacks=[clock])
+                      callbacks=extra)
     return clock.seconds
 
 

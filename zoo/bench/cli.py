@@ -7,7 +7,8 @@ size, it measures steady-state training samples per second of (a) the eager tuto
 (b) plain `compile` + `fit`, (c) `zoo.train.fit`, and reports the ratios, the model's training
 FLOPs per example, the GFLOP/s the zoo achieves and their share of this machine's
 matrix-multiply peak, measured in the same run. The three take turns, one timed window each
-per round, so that the machine's drift falls on all three; c/a and c/b are the medians of the
+per round (each of the zoo's a `zoo.train.fit` call of its own, with a warm-up epoch), so that
+the machine's drift falls on all three; c/a and c/b are the medians of the
 ratios within a round. With real data at hand it also measures each
 loader against its model, and the whole `python -m zoo.train` process against the tutorial
 script. Results go to `benchmarks/results.json` and `benchmarks/results.md`.
@@ -41,22 +42,20 @@ def interleaved(name: str, x, y, batch_size: int, samples: int,
                 windows: int) -> dict[str, list[float]]:
     """Seconds of each timed window of (a) `tutorial`, (b) `keras` and (c) `zoo`, taking turns.
 
-    (a) and (b) train a warm-up epoch first; then `zoo.train.fit` trains its warm-up epoch and
-    `windows` timed ones, and after each timed one (outside its window) (a) and (b) train one
-    epoch each, in alternating order. Round `r` is the zoo's window `r` and the two after it.
+    (a) and (b) train a warm-up epoch first. Then each round runs `zoo.train.fit` afresh for a
+    warm-up epoch and one timed one, then one epoch of (a) and of (b), in alternating order.
+    Each `zoo.train.fit` call ends before the others train: it sets process-wide state (the
+    dtype policy) that would otherwise fall on them.
     """
     others = {"tutorial": loops.tutorial(name, x, y, batch_size),
               "keras": loops.plain_keras(name, x, y, batch_size)}
     for epoch in others.values():
         epoch()  # warm-up: tracing, compilation
-    seconds: dict[str, list[float]] = {way: [] for way in others}
-
-    def between(epoch: int) -> None:
-        if epoch > 0:  # the zoo's epoch 0 is its warm-up
-            for way in sorted(others, reverse=epoch % 2 == 0):
-                seconds[way].append(others[way]())
-
-    seconds["zoo"] = loops.zoo_fit(name, samples, batch_size, windows, after_epoch=between)[1:]
+    seconds: dict[str, list[float]] = {"tutorial": [], "keras": [], "zoo": []}
+    for round_ in range(windows):
+        seconds["zoo"].append(loops.zoo_fit(name, samples, batch_size, 1)[-1])
+        for way in sorted(others, reverse=round_ % 2 == 1):
+            seconds[way].append(others[way]())
     return seconds
 
 
@@ -84,6 +83,7 @@ def measure_model(name: str, batch_size: int | None, seconds: float, windows: in
     return {"model": name, "batch_size": batch, "steps_per_window": steps, "windows": windows,
             "precision": precision,
             "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "window_seconds": {k: [round(v, 3) for v in s] for k, s in seconds.items()},
             "zoo_over_tutorial": round(same_round_ratio(seconds, "tutorial"), 2),
             "zoo_over_keras": round(same_round_ratio(seconds, "keras"), 2),
             "train_mflops_per_sample": round(per_sample / 1e6, 3),

@@ -12,8 +12,8 @@ Each runs `windows + 1` epochs of `steps` batches; the first epoch is warm-up (t
 compilation) and each later epoch is one timed window. A window times the training steps only,
 from the epoch's start to its last batch: the zoo's end-of-epoch validation and checkpointing
 are outside it. (a) and (b) are functions that train one epoch per call, so that `zoo.bench`
-can run their windows between the zoo's epochs (`zoo_fit`'s `after_epoch`): the three take
-turns, and the machine's drift from one minute to the next does not fall on one of them.
+can run their windows between calls of `zoo_fit`: the three take turns, and the machine's
+drift from one minute to the next does not fall on one of them.
 """
 
 from __future__ import annotations
@@ -200,28 +200,13 @@ def steps_per_window(name: str, batch_size: int, window_seconds: float,
     return -(-steps // spe) * spe if steps >= spe else steps
 
 
-class AfterEpoch(keras.callbacks.Callback):
-    """Calls `work(epoch)` as each epoch ends, after the callbacks before it."""
-
-    def __init__(self, work: Callable[[int], None]) -> None:
-        super().__init__()
-        self.work = work
-
-    def on_epoch_end(self, epoch, logs=None) -> None:
-        self.work(epoch)
-
-
-def zoo_fit(name: str, examples: int, batch_size: int, windows: int,
-            after_epoch: Callable[[int], None] | None = None) -> list[float]:
-    """(c) Seconds per epoch of `zoo.train.fit`, on the same synthetic data as (a) and (b).
-
-    `after_epoch(epoch)` runs as each epoch ends, outside its timed window."""
+def zoo_fit(name: str, examples: int, batch_size: int, windows: int) -> list[float]:
+    """(c) Seconds per epoch of `zoo.train.fit`, on the same synthetic data as (a) and (b)."""
     clock = EpochClock()
-    extra = [clock] if after_epoch is None else [clock, AfterEpoch(after_epoch)]
     with tempfile.TemporaryDirectory() as run_dir, contextlib.redirect_stdout(io.StringIO()):
         zoo.train.fit(name, epochs=windows + 1, batch_size=batch_size, validation=0.0,
                       source=f"synthetic:{examples}", run_dir=f"{run_dir}/run", verbose=0,
-                      callbacks=extra)
+                      callbacks=[clock])
     return clock.seconds
 
 

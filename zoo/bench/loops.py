@@ -8,11 +8,11 @@
     batched by `tf.data`;
 (c) the zoo: `zoo.train.fit` as users run it.
 
-Each runs `windows + 1` epochs of `steps` batches; the first epoch is warm-up (tracing,
-compilation) and each later epoch is one timed window. A window times the training steps only,
-from the epoch's start to its last batch: the zoo's end-of-epoch validation and checkpointing
-are outside it. (a) and (b) are functions that train one epoch per call, so that `zoo.bench`
-can run their windows between calls of `zoo_fit`: the three take turns, and the machine's
+A window is one epoch of `steps` batches, after a warm-up epoch (tracing, compilation), and
+times the training steps only, from the epoch's start to its last batch: the zoo's
+end-of-epoch validation and checkpointing are outside it. (a) and (b) are functions that train
+one epoch per call; `zoo_fit` trains a warm-up epoch and `windows` timed ones per call. So
+`zoo.bench` runs one window of each in turn (a `zoo_fit` call per round), and the machine's
 drift from one minute to the next does not fall on one of them.
 """
 
@@ -31,7 +31,9 @@ import keras
 import numpy as np
 
 import zoo
+from zoo.data import pipeline
 from zoo.recipe import make_optimizer
+from zoo.train import chunks
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -65,8 +67,6 @@ class BatchClock(keras.callbacks.Callback):
         self._start, self.marks = time.perf_counter(), [(0.0, 0)]
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        from zoo.train import chunks
-
         seconds = time.perf_counter() - self._start
         self.marks.append((seconds, chunks.batches_done(self.model, batch)))
 
@@ -169,9 +169,6 @@ def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False
 def train(model, x, y, batch_size: int, epochs: int, clock: keras.callbacks.Callback,
           augment: bool = False, chunked: bool = True) -> None:
     """`fit_seconds`' training, timed by `clock`."""
-    from zoo.data import pipeline
-    from zoo.train import chunks
-
     if chunked:
         ds, block = chunks.training_data(model, x, y, batch_size, shuffle=True, augment=augment)
     else:

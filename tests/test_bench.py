@@ -5,6 +5,7 @@ No timing is asserted: the machines are shared and noisy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -17,6 +18,7 @@ import zoo
 from tests.data import writers
 from zoo.bench import ceiling, cli, flops, gap, loops, machine, recipes, settings, tutorial
 from zoo.recipe import compile_model
+from zoo.train import chunks
 
 pytestmark = pytest.mark.slow  # the full tier: python -m pytest --full
 
@@ -193,6 +195,7 @@ def test_training_flops_skip_the_input_gradient_no_weight_needs():
 def test_matmul_peak_and_machine_description(monkeypatch):
     assert machine.matmul_peak(seconds=0.2, n=128) > 0
     assert machine.matmul_peak(seconds=0.2, n=128, dtype="bfloat16") > 0
+    assert machine.peak_timer("float32", warmup=1)(0.1) > 0  # one window, the faster size
     from zoo.train import core
 
     monkeypatch.setattr(core, "fast_16bit", lambda: True)
@@ -246,41 +249,94 @@ def test_gap_table_has_every_stage(capsys):
             assert ("train_step" in model.__dict__) == (rank == 5)
 
 
-def test_ceiling_times_each_matrix_layer_and_the_whole_step(capsys):
-    peaks = {"float32": 100.0}
-    row = ceiling.measure("mnist_mlp", 16, 0.05, peaks, steps=2)
+def test_ceiling_times_each_matrix_layer_and_the_whole_step():
+    row = ceiling.measure("mnist_mlp", 16, 0.06, steps=2, rounds=2)
     assert [(r["layer"], r["input_gradient"]) for r in row["layers"]] == [
         ("dense1", False), ("logits", True)]
     assert row["layers"][0]["train_mflops_per_sample"] == pytest.approx(2 * 2 * 784 * 512 / 1e6)
     assert all(r["samples_per_s"] > 0 and r["gflops"] > 0 for r in row["layers"])
-    # the layers alone take part of the time the whole step takes: their sum bounds its rate
-    matrix_seconds = sum(1 / r["samples_per_s"] for r in row["layers"])
-    assert row["matrix_samples_per_s"] == pytest.approx(1 / matrix_seconds)
-    assert row["matrix_part_of_step"] == pytest.approx(matrix_seconds * row["step_samples_per_s"])
-    assert row["step_share_of_peak"] == pytest.approx(
-        row["train_mflops_per_sample"] * row["step_samples_per_s"] / 1e3 / 100.0)
-    assert row["train_step_samples_per_s"] > 0
-    assert row["train_step_share_of_peak"] == pytest.approx(
-        row["train_mflops_per_sample"] * row["train_step_samples_per_s"] / 1e3 / 100.0)
+    assert len(row["turns"]) == 2 and row["peak_gflops"] > 0
+    assert row["train_step_samples_per_s"] > 0 and row["step_samples_per_s"] > 0
     assert row["precision"] == "float32" and row["jit_compile"] is True
-    text = ceiling.markdown([row], peaks, per_layer=True)
-    assert "| mnist_mlp | 16 | float32 | on | 1.6 |" in text
+    text = ceiling.markdown([row], per_layer=True)
+    assert f"| mnist_mlp | 16 | float32 | on | {row['peak_gflops']:,.1f} | 1.6 |" in text
     assert "| dense1 | Dense | 784 | no | 1.61 |" in text and "| logits | Dense | 512 | yes |" in text
 
 
+@pytest.fixture
+def ceiling_turns(monkeypatch):
+    """`ceiling.measure` with its timers replaced: in each round every timer runs at that
+    round's speed (1 in the first, 1/2 in the second, 1/4 in the third); records the calls."""
+    calls, speed = [], {"round": 0}
+
+    def timer(kind, rate):
+        def window(seconds=None):
+            calls.append(kind)
+            if kind == "peak":  # each round starts with the peak
+                speed["round"] += 1
+            return rate / 2 ** (speed["round"] - 1)
+        return window
+
+    monkeypatch.setattr(machine, "peak_timer", lambda dtype: timer("peak", 100.0))
+    monkeypatch.setattr(ceiling, "layer_timer",
+                        lambda layer, *args: timer(layer.name, {"dense1": 50_000.0}.get(
+                            layer.name, 200_000.0)))
+    monkeypatch.setattr(ceiling, "train_step_timer", lambda *args: timer("train_step", 20_000.0))
+
+    @contextlib.contextmanager
+    def fit_timer(name, jit, batch, steps, policy):
+        calls.append(("fit steps", steps))
+        yield timer("fit", 10_000.0)
+
+    monkeypatch.setattr(ceiling, "fit_timer", fit_timer)
+    return calls
+
+
+def test_ceiling_times_everything_in_turn_and_compares_within_rounds(ceiling_turns):
+    """Each round times the peak, every layer, train_step and fit; a figure is the median of
+    the rounds' own figures, so shares do not move when one round runs at half speed."""
+    row = ceiling.measure("mnist_mlp", 16, 0.3, steps=4, rounds=3)
+    assert ceiling_turns == [("fit steps", 4)] + [
+        "peak", "dense1", "logits", "train_step", "fit"] * 3
+    assert row["peak_gflops"] == 50.0  # the median of 100, 50 and 25
+    assert row["step_samples_per_s"] == 5_000.0
+    flop = row["train_mflops_per_sample"] * 1e6
+    assert row["step_share_of_peak"] == pytest.approx(flop * 10_000 / 1e9 / 100)
+    # the layers one after another: 1/50,000 + 1/200,000 s a sample in the first round
+    assert row["matrix_part_of_step"] == pytest.approx((1 / 50_000 + 1 / 200_000) * 10_000)
+    assert row["matrix_share_of_peak"] == pytest.approx(
+        flop / (1 / 50_000 + 1 / 200_000) / 1e9 / 100)
+    assert row["train_step_share_of_peak"] == pytest.approx(flop * 20_000 / 1e9 / 100)
+    dense1 = row["layers"][0]
+    assert dense1["samples_per_s"] == 25_000.0
+    assert dense1["share_of_peak"] == pytest.approx(2 * 2 * 784 * 512 * 50_000 / 1e9 / 100)
+
+
 @pytest.mark.parametrize(("probed", "steps"), [(8, 32), (672, 672)])
-def test_ceiling_times_fit_in_windows_of_a_second_at_least_32_steps(monkeypatch, probed, steps):
+def test_ceiling_times_fit_in_windows_of_a_second_at_least_32_steps(monkeypatch, ceiling_turns,
+                                                                    probed, steps):
     """By default the whole step in `fit` is timed over as many steps as make a second, not 32:
     with 32 steps per execution, 32 MLP steps are one compiled call and the epoch's start."""
     asked = {}
     monkeypatch.setattr(loops, "steps_per_window",
                         lambda name, batch, seconds: asked.update(window=seconds) or probed)
-    monkeypatch.setattr(settings, "setting_rate",
-                        lambda *args, **kwargs: asked.update(steps=args[4]) or 1000.0)
-    monkeypatch.setattr(ceiling, "train_step_rate", lambda *args: 2000.0)
-    row = ceiling.measure("fashion_mlp", None, 0.02, {"float32": 100.0})
-    assert asked == {"window": 1.0, "steps": steps} and row["steps_per_window"] == steps
-    assert row["step_samples_per_s"] == 1000.0
+    row = ceiling.measure("fashion_mlp", None, 0.02)
+    assert asked == {"window": 1.0} and ceiling_turns[0] == ("fit steps", steps)
+    assert row["steps_per_window"] == steps and len(row["turns"]) == ceiling.ROUNDS
+
+
+def test_fit_timer_compiles_once_and_times_epochs(monkeypatch):
+    """The fit window trains the model an epoch per call in fit calls of their own, through
+    chunks for an XLA model, without compiling its step again for each window."""
+    traces = []
+    step = chunks.ChunkedStep.__call__
+    monkeypatch.setattr(chunks.ChunkedStep, "__call__",
+                        lambda self, data: traces.append(1) or step(self, data))
+    with ceiling.fit_timer("mnist_mlp", True, 8, 4, "float32") as window:
+        traced = len(traces)
+        rates = [window(), window()]
+    assert traced >= 1 and len(traces) == traced  # traced by the untimed first epoch only
+    assert all(r > 0 for r in rates)
 
 
 def test_ceiling_passes_compute_the_forward_pass_and_repeat_in_one_call():
@@ -341,7 +397,7 @@ def test_ceiling_runs_resnets_in_their_precision_and_refuses_vae_and_dcgan(capsy
 
     monkeypatch.setattr(core, "fast_16bit", lambda: True)  # as on a CPU with bfloat16 units
     assert ceiling.main(["resnet20", "--batch-size", "2", "--seconds", "0.05", "--steps", "2",
-                         "--layers"]) == 0
+                         "--rounds", "1", "--layers"]) == 0
     out = capsys.readouterr().out
     assert "| resnet20 | 2 | bfloat16 | off |" in out
     assert "| stem | Conv2D | 32x32x3 | no |" in out

@@ -22,23 +22,32 @@ rate of calling a compiled function.
   `zoo.train.fit` runs it (several batches per compiled call where it uses them), in windows
   of about a second. The last column is the share of that step spent in the matrix layers.
 
+These are timed in turn, with the matrix-multiply peak: each round times the peak, every layer,
+`train_step` and one epoch of `fit`, and each figure is the median over the rounds of that
+round's figure. On a shared machine whose speed moves by the minute, columns timed one after
+another compare a fast minute with a slow one (a run that did so read `vgg13_bn`'s layers alone
+as 125% of its whole step); rounds compare within minutes.
+
 TensorFlow backend. The VAE and the DCGAN, whose training steps are not one forward and
 backward pass of the model, are not covered.
 """
 
 from __future__ import annotations
 
+import contextlib
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 import keras
 
 import zoo
 from zoo import commands
-from zoo.bench import flops, loops, machine, settings
-from zoo.bench.timing import median_rate, random_inputs
+from zoo.bench import flops, loops, machine
+from zoo.bench.timing import random_inputs, window_rate
 from zoo.errors import ZooError
 from zoo.models.autoencoder import VAE
 from zoo.models.gan import DCGAN
@@ -49,6 +58,8 @@ from zoo.train import core
 # calling a compiled function and reading its result back is spread over them
 CALL_SECONDS = 0.02
 MAX_PASSES = 1024
+# everything is timed once per round, in turn; the figures are medians over the rounds
+ROUNDS = 3
 
 
 def pass_outputs(layer: keras.layers.Layer, x, upstream, needs_input_gradient: bool) -> list:
@@ -119,15 +130,12 @@ def training_passes(layer: keras.layers.Layer, needs_input_gradient: bool, batch
     return passes, copy
 
 
-def layer_rate(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
-               jit: bool, seconds: float) -> float:
-    """Samples per second of `layer`'s training work alone (`training_passes`).
-
-    One timed call runs as many passes as last about `CALL_SECONDS`: timed one call per pass,
-    a narrow layer's rate would be that of calling a compiled function and reading its result.
-    """
+def layer_timer(layer: keras.layers.Layer, needs_input_gradient: bool, batch_size: int,
+                jit: bool) -> Callable[[float], float]:
+    """`window(seconds)`: samples per second of `layer`'s training work alone
+    (`training_passes`) in one timed window (`loop_timer`)."""
     passes, _ = training_passes(layer, needs_input_gradient, batch_size, jit)
-    return _loop_rate(passes, batch_size, seconds)
+    return loop_timer(passes, batch_size)
 
 
 def train_steps(name: str, jit: bool, batch_size: int, policy: str) -> tuple[Callable, Any]:
@@ -157,17 +165,37 @@ def train_steps(name: str, jit: bool, batch_size: int, policy: str) -> tuple[Cal
     return steps, model
 
 
-def train_step_rate(name: str, jit: bool, batch_size: int, seconds: float, policy: str) -> float:
-    """Samples per second of the model's `train_step` alone (`train_steps`). What `fit` adds
-    to it is its own loop: the iterator, the call of the compiled step and the callbacks, once
-    per step or per execution."""
+def train_step_timer(name: str, jit: bool, batch_size: int,
+                     policy: str) -> Callable[[float], float]:
+    """`window(seconds)`: samples per second of the model's `train_step` alone (`train_steps`)
+    in one timed window. What `fit` adds to it is its own loop: the iterator, the call of the
+    compiled step and the callbacks, once per step or per execution."""
     steps, _ = train_steps(name, jit, batch_size, policy)
-    return _loop_rate(steps, batch_size, seconds)
+    return loop_timer(steps, batch_size)
 
 
-def _loop_rate(passes: Callable, batch_size: int, seconds: float) -> float:
-    """Samples per second of `passes(n)`, which runs `n` passes of `batch_size` samples in one
-    call, with `n` such that a call lasts about `CALL_SECONDS`."""
+@contextlib.contextmanager
+def fit_timer(name: str, jit: bool, batch_size: int, steps: int,
+              policy: str) -> Iterator[Callable[[], float]]:
+    """Within the block, `window()` trains the model an epoch of `steps` steps in `fit` with its
+    card's settings, through the zoo's pipeline as `zoo.train.fit` feeds it (chunks where it
+    uses them; `zoo.bench.loops.epoch_timer`), and returns samples per second: the epoch's
+    start included, as a real epoch pays it. The first epoch, which compiles, is not timed."""
+    card = zoo.card(name)
+    x, y = loops.data(name, steps * batch_size)
+    with core.dtype_policy(policy):
+        model = zoo.get(name, compile=False)
+        compile_model(model, card.task, card.recipe, jit_compile=jit,
+                      steps_per_execution=card.recipe.steps_per_execution)
+    with loops.epoch_timer(model, x, y, batch_size, card.recipe.augment) as epoch:
+        epoch()
+        yield lambda: steps * batch_size / epoch()
+
+
+def loop_timer(passes: Callable, batch_size: int, warmup: int = 3) -> Callable[[float], float]:
+    """`window(seconds)`: samples per second of `passes(n)`, which runs `n` passes of
+    `batch_size` samples in one call, in calls of `n` passes that last about `CALL_SECONDS`,
+    over a window of about `seconds`. `n` is set and the calls warmed up before it returns."""
     import tensorflow as tf
 
     def call_seconds(n: int) -> float:
@@ -182,67 +210,95 @@ def _loop_rate(passes: Callable, batch_size: int, seconds: float) -> float:
         passes(tf.constant(n)).numpy()
         return n * batch_size
 
-    return median_rate(run, seconds, windows=3)
+    for _ in range(warmup):
+        run()
+    return lambda seconds: window_rate(run, seconds)
 
 
-def measure(name: str, batch_size: int | None, seconds: float, peaks: dict[str, float],
-            steps: int | None = None) -> dict[str, Any]:
-    """The model's matrix layers timed alone and its whole training step, as one row.
+def measure(name: str, batch_size: int | None, seconds: float, steps: int | None = None,
+            rounds: int = ROUNDS) -> dict[str, Any]:
+    """The model's matrix layers timed alone, its `train_step` alone and its whole training step
+    in `fit`, with the matrix-multiply peak, as one row.
 
-    The whole step is timed in windows (epochs) of `steps` steps, or (None) of at least 32 and
-    as many as make a second at the model's rate: an epoch's start, paid once per epoch, weighs
-    on a window about as on a real epoch, not as on one compiled call of 32 MLP batches.
+    They take turns: each of `rounds` rounds times the peak, each layer and `train_step` for a
+    window of `seconds / rounds`, then one epoch of `fit`. Every figure of the row is the median
+    over the rounds of that round's figure (a share of the peak is the round's rate against the
+    round's peak), so a slow minute of a shared machine falls on one round, not on one column.
+
+    `fit`'s epoch has `steps` steps, or (None) at least 32 and as many as make a second at the
+    model's rate: an epoch's start, paid once per epoch, weighs on a window about as on a real
+    epoch, not as on one compiled call of 32 MLP batches.
     """
     card = zoo.card(name)
     batch = batch_size or card.recipe.batch_size
     steps = steps or max(32, loops.steps_per_window(name, batch, 1.0))
     precision = machine.zoo_precision(name)
     policy = "float32" if precision == "float32" else core.mixed_policy()
-    with core.dtype_policy(policy):
+    window = seconds / rounds
+    with core.dtype_policy(policy), contextlib.ExitStack() as stack:
         model = zoo.get(name, compile=False)
         if isinstance(model, (VAE, DCGAN)):
             raise ZooError(f"{name}: its training step is not one forward and backward pass of "
                            "the model; zoo.bench.ceiling covers the other models")
         jit = bool(execution_settings(card.recipe.jit_compile, card.recipe.steps_per_execution,
                                       draws_random=draws_random(model))["jit_compile"])
-        layers = []
-        for layer, needed in flops.matrix_layers(model):
-            per_sample = flops.passes(layer, needed) * flops.layer_flops(layer)
-            rate = layer_rate(layer, needed, batch, jit, seconds)
-            layers.append({"layer": layer.name, "kind": type(layer).__name__,
-                           "input_shape": list(layer.input.shape[1:]),
-                           "input_gradient": needed, "train_mflops_per_sample": per_sample / 1e6,
-                           "samples_per_s": rate, "gflops": per_sample * rate / 1e9})
-    matrix_seconds = sum(1 / r["samples_per_s"] for r in layers)  # per sample
+        matrix = flops.matrix_layers(model)
+        layer_windows = [layer_timer(layer, needed, batch, jit) for layer, needed in matrix]
+        alone_window = train_step_timer(name, jit, batch, policy)
+        fit_window = stack.enter_context(fit_timer(name, jit, batch, steps, policy))
+        peak_window = machine.peak_timer(precision)
+        turns = []
+        for _ in range(rounds):
+            turns.append({"peak_gflops": peak_window(window),
+                          "layer_samples_per_s": [w(window) for w in layer_windows],
+                          "train_step_samples_per_s": alone_window(window),
+                          "step_samples_per_s": fit_window()})
     per_sample = flops.training_flops(model)
-    step_rate = settings.setting_rate(name, jit, card.recipe.steps_per_execution, batch, steps,
-                                      windows=3, policy=policy)
-    step_alone = train_step_rate(name, jit, batch, seconds, policy)
-    peak = peaks[precision]
+
+    def median(value: Callable[[dict], float]) -> float:
+        return statistics.median(value(turn) for turn in turns)
+
+    def matrix_seconds(turn: dict) -> float:  # per sample, the layers one after another
+        return sum(1 / r for r in turn["layer_samples_per_s"])
+
+    def share(rate: Callable[[dict], float], flop: float = per_sample) -> float:
+        return median(lambda t: flop * rate(t) / 1e9 / t["peak_gflops"])
+
+    layers = []
+    for i, (layer, needed) in enumerate(matrix):
+        flop = flops.passes(layer, needed) * flops.layer_flops(layer)
+        rate = median(lambda t, i=i: t["layer_samples_per_s"][i])
+        layers.append({"layer": layer.name, "kind": type(layer).__name__,
+                       "input_shape": list(layer.input.shape[1:]),
+                       "input_gradient": needed, "train_mflops_per_sample": flop / 1e6,
+                       "samples_per_s": rate, "gflops": flop * rate / 1e9,
+                       "share_of_peak": share(lambda t, i=i: t["layer_samples_per_s"][i], flop)})
+    alone, step = itemgetter("train_step_samples_per_s"), itemgetter("step_samples_per_s")
     return {"model": name, "batch_size": batch, "precision": precision, "jit_compile": jit,
-            "steps_per_window": steps,
+            "steps_per_window": steps, "rounds": rounds,
+            "peak_gflops": median(itemgetter("peak_gflops")),
             "train_mflops_per_sample": per_sample / 1e6, "layers": layers,
-            "matrix_samples_per_s": 1 / matrix_seconds,
-            "matrix_share_of_peak": per_sample / matrix_seconds / 1e9 / peak,
-            "train_step_samples_per_s": step_alone,
-            "train_step_share_of_peak": per_sample * step_alone / 1e9 / peak,
-            "step_samples_per_s": step_rate,
-            "step_share_of_peak": per_sample * step_rate / 1e9 / peak,
-            "matrix_part_of_step": matrix_seconds * step_rate}
+            "matrix_samples_per_s": median(lambda t: 1 / matrix_seconds(t)),
+            "matrix_share_of_peak": share(lambda t: 1 / matrix_seconds(t)),
+            "train_step_samples_per_s": median(alone), "train_step_share_of_peak": share(alone),
+            "step_samples_per_s": median(step), "step_share_of_peak": share(step),
+            "matrix_part_of_step": median(lambda t: matrix_seconds(t) * step(t)),
+            "turns": turns}
 
 
-def markdown(rows: list[dict[str, Any]], peaks: dict[str, float], per_layer: bool) -> str:
+def markdown(rows: list[dict[str, Any]], per_layer: bool) -> str:
     """The rows as Markdown tables; with `per_layer`, one table of layers per model."""
-    lines = ["Matrix-multiply peak " + ", ".join(f"{v:,.1f} GFLOP/s in {k}"
-                                                 for k, v in peaks.items()) + ".", "",
-             "| model | batch | precision | XLA | train MFLOP/sample | matrix layers alone "
-             "(samples/s) | their share of peak | `train_step` alone (samples/s) | its share of "
-             "peak | whole step in `fit` (samples/s) | its share of peak | matrix layers' part "
-             "of the step |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["Shares are of the matrix-multiply peak in the model's precision, timed in turn "
+             "with the model: each round's rates against that round's peak, the median of the "
+             "rounds (the peak column is the median peak).", "",
+             "| model | batch | precision | XLA | peak (GFLOP/s) | train MFLOP/sample | matrix "
+             "layers alone (samples/s) | their share of peak | `train_step` alone (samples/s) | "
+             "its share of peak | whole step in `fit` (samples/s) | its share of peak | matrix "
+             "layers' part of the step |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['batch_size']} | {r['precision']} | "
-                     f"{'on' if r['jit_compile'] else 'off'} | "
+                     f"{'on' if r['jit_compile'] else 'off'} | {r['peak_gflops']:,.1f} | "
                      f"{r['train_mflops_per_sample']:,.1f} | {r['matrix_samples_per_s']:,.0f} | "
                      f"{100 * r['matrix_share_of_peak']:.0f}% | "
                      f"{r['train_step_samples_per_s']:,.0f} | "
@@ -254,13 +310,12 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[str, float], per_layer: boo
             lines += ["", f"`{r['model']}`:", "",
                       "| layer | kind | input shape | input gradient | train MFLOP/sample | "
                       "GFLOP/s | share of peak |", "|---|---|---|---|---:|---:|---:|"]
-            peak = peaks[r["precision"]]
             for lay in r["layers"]:
                 lines.append(f"| {lay['layer']} | {lay['kind']} | "
                              f"{'x'.join(map(str, lay['input_shape']))} | "
                              f"{'yes' if lay['input_gradient'] else 'no'} | "
                              f"{lay['train_mflops_per_sample']:,.2f} | {lay['gflops']:,.1f} | "
-                             f"{100 * lay['gflops'] / peak:.0f}% |")
+                             f"{100 * lay['share_of_peak']:.0f}% |")
     return "\n".join(lines) + "\n"
 
 
@@ -270,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", type=commands.model_name, metavar="MODEL")
     parser.add_argument("--batch-size", type=commands.count, help="default: the recipe's")
     parser.add_argument("--seconds", type=commands.positive, default=1.0,
-                        help="timed seconds per layer (default 1)")
+                        help="timed seconds per layer, for the peak and for train_step, over "
+                             "all rounds (default 1)")
+    parser.add_argument("--rounds", type=commands.count, default=ROUNDS,
+                        help=f"rounds in which everything is timed in turn; the figures are "
+                             f"their medians (default {ROUNDS})")
     parser.add_argument("--steps", type=commands.count,
                         help="training steps per timed window of the whole step in fit "
                              "(default: as many as make a second at the model's rate, at "
@@ -281,13 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         print("error: zoo.bench.ceiling runs on the TensorFlow backend", file=sys.stderr)
         return 2
     try:
-        peaks = machine.peaks(args.models, args.seconds)
-        rows = [measure(n, args.batch_size, args.seconds, peaks, args.steps)
+        rows = [measure(n, args.batch_size, args.seconds, args.steps, args.rounds)
                 for n in args.models]
     except ZooError as err:
         print(f"error: {commands.one_line(err)}", file=sys.stderr)
         return 2
-    print(markdown(rows, peaks, args.layers))
+    print(markdown(rows, args.layers))
     return 0
 
 

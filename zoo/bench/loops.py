@@ -25,7 +25,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -169,13 +169,36 @@ def fit_seconds(model, x, y, batch_size: int, epochs: int, augment: bool = False
 def train(model, x, y, batch_size: int, epochs: int, clock: keras.callbacks.Callback,
           augment: bool = False, chunked: bool = True) -> None:
     """`fit_seconds`' training, timed by `clock`."""
-    if chunked:
-        ds, block = chunks.training_data(model, x, y, batch_size, shuffle=True, augment=augment)
-    else:
-        ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=augment)
-        block = contextlib.nullcontext()
+    ds, block = _training_data(model, x, y, batch_size, augment, chunked)
     with block:
         model.fit(ds, epochs=epochs, callbacks=[clock], verbose=0, shuffle=False)  # ds shuffles
+
+
+@contextlib.contextmanager
+def epoch_timer(model, x, y, batch_size: int, augment: bool = False,
+                chunked: bool = True) -> Iterator[Callable[[], float]]:
+    """Within the block, `epoch()` trains `model` one epoch as `fit_seconds` does, in a `fit`
+    call of its own, and returns its seconds. The data and the chunked step are set up once for
+    the block, so the compiled step is kept between calls: only the first call compiles it. For
+    a benchmark that times `fit` in turn with other work, outside `fit`'s callbacks."""
+    ds, block = _training_data(model, x, y, batch_size, augment, chunked)
+
+    def epoch() -> float:
+        clock = EpochClock()
+        model.fit(ds, epochs=1, callbacks=[clock], verbose=0, shuffle=False)
+        return clock.seconds[0]
+
+    with block:
+        yield epoch
+
+
+def _training_data(model, x, y, batch_size: int, augment: bool, chunked: bool):
+    """`(dataset, block)` for `model.fit`: `zoo.train.chunks.training_data` where `chunked`,
+    else plain shuffled batches."""
+    if chunked:
+        return chunks.training_data(model, x, y, batch_size, shuffle=True, augment=augment)
+    ds = pipeline.dataset(x, y, batch_size, shuffle=True, augment=augment)
+    return ds, contextlib.nullcontext()
 
 
 def steps_per_window(name: str, batch_size: int, window_seconds: float,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from zoo.bench.timing import median_rate
+from zoo.bench.timing import median_rate, window_rate
 from zoo.train import runs
 
 
@@ -17,22 +18,42 @@ def matmul_peak(seconds: float = 2.0, n: int | None = None, dtype: str = "float3
     faster in bfloat16. Only the product is timed; one element of it is read back. This is the
     ceiling the dense and convolutional layers measure their share against.
     """
+    if n is None:
+        return max(matmul_peak(seconds, size, dtype) for size in PEAK_SIZES)
+    return median_rate(product(n, dtype), seconds) / 1e9
+
+
+def peak_timer(dtype: str, warmup: int = 3) -> Callable[[float], float]:
+    """`window(seconds)`: `matmul_peak`'s GFLOP/s in one timed window of about `seconds`, the
+    faster of its two sizes (half the window each), for a benchmark that times the peak in
+    turn with what it measures against it."""
+    steps = [product(n, dtype) for n in PEAK_SIZES]
+    for step in steps:
+        for _ in range(warmup):
+            step()
+    return lambda seconds: max(window_rate(step, seconds / 2) for step in steps) / 1e9
+
+
+PEAK_SIZES = (1024, 2048)
+
+
+def product(n: int, dtype: str) -> Callable[[], int]:
+    """A call that multiplies two random `n x n` `dtype` matrices, reads back one element of
+    the product and returns the FLOPs it did."""
     import tensorflow as tf
 
-    if n is None:
-        return max(matmul_peak(seconds, size, dtype) for size in (1024, 2048))
     a = tf.cast(tf.random.normal((n, n), seed=1), dtype)
     b = tf.cast(tf.random.normal((n, n), seed=2), dtype)
 
     @tf.function
-    def product():
+    def matmul():
         return tf.linalg.matmul(a, b)[0, 0]
 
     def step() -> int:
-        product().numpy()
+        matmul().numpy()
         return 2 * n**3
 
-    return median_rate(step, seconds) / 1e9
+    return step
 
 
 def peaks(names, seconds: float) -> dict[str, float]:

@@ -21,16 +21,17 @@ def median_rate(step: Callable[[], int], seconds: float, windows: int = 5,
     """
     for _ in range(warmup):
         step()
-    rates = []
-    for _ in range(windows):
-        count, start = 0, time.perf_counter()
-        while True:
-            count += step()
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / windows:
-                break
-        rates.append(count / elapsed)
-    return statistics.median(rates)
+    return statistics.median(window_rate(step, seconds / windows) for _ in range(windows))
+
+
+def window_rate(step: Callable[[], int], seconds: float) -> float:
+    """Items per second of `step` in one window: called until `seconds` have passed."""
+    count, start = 0, time.perf_counter()
+    while True:
+        count += step()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return count / elapsed
 
 
 def random_inputs(name: str, n: int, seed: int = 0):

@@ -79,43 +79,13 @@ def test_the_three_ways_take_turns_and_ratios_are_within_a_round(monkeypatch):
     monkeypatch.setattr(loops, "tutorial", way("tutorial"))
     monkeypatch.setattr(loops, "plain_keras", way("keras"))
     monkeypatch.setattr(loops, "zoo_fit", zoo_fit)
-    peaks = iter([100.0, 50.0, 100.0])  # the peak, timed at each round's start, drifts too
-
-    def peak(seconds):
-        assert seconds == 0.25
-        log.append("peak")
-        return next(peaks)
-
-    seconds = cli.interleaved("mnist_mlp", None, None, 128, 1280, 3, peak, 0.25)
-    assert log == ["tutorial", "keras", "peak", "zoo", "keras", "tutorial", "peak", "zoo",
-                   "tutorial", "keras", "peak", "zoo", "keras", "tutorial"]
+    seconds = cli.interleaved("mnist_mlp", None, None, 128, 1280, 3)
+    assert log == ["tutorial", "keras", "zoo", "keras", "tutorial", "zoo", "tutorial", "keras",
+                   "zoo", "keras", "tutorial"]
     assert seconds == {"tutorial": [10.0, 20.0, 10.0], "keras": [2.0, 4.0, 2.0],
-                       "zoo": [1.0, 2.0, 1.0], "peak": [100.0, 50.0, 100.0]}
+                       "zoo": [1.0, 2.0, 1.0]}
     assert cli.same_round_ratio(seconds, "keras") == 2.0
     assert cli.same_round_ratio(seconds, "tutorial") == 10.0
-
-
-def test_share_of_peak_is_the_median_of_the_rounds_shares(monkeypatch):
-    """Each round's zoo rate is set against the peak of its own round, and the share is the
-    median of those shares."""
-    monkeypatch.setattr(loops, "steps_per_window", lambda *args: 10)
-    monkeypatch.setattr(machine, "peak_timer", lambda dtype: "timer")
-    asked = {}
-
-    def interleaved(name, x, y, batch, samples, windows, peak, peak_seconds):
-        asked.update(peak=peak, peak_seconds=peak_seconds)
-        return {"tutorial": [10.0, 20.0, 10.0], "keras": [2.0, 4.0, 2.0],
-                "zoo": [1.0, 2.0, 0.5], "peak": [0.5, 1.0, 4.0]}
-
-    monkeypatch.setattr(cli, "interleaved", interleaved)
-    row = cli.measure_model("mnist_mlp", 16, 3.0, 3)
-    assert asked == {"peak": "timer", "peak_seconds": 0.5}
-    flop = row["train_mflops_per_sample"] * 1e6
-    # rounds' rates 160, 80, 320 samples/s against 0.5, 1 and 4 GFLOP/s: shares in the ratio
-    # 320 : 80 : 80, median 80 (the median rate over the median peak would say 160)
-    assert row["share_of_peak"] == pytest.approx(80 * flop / 1e9, abs=5e-4)
-    assert row["peak_gflops"] == [0.5, 1.0, 4.0] and "peak" not in row["window_seconds"]
-    assert row["samples_per_s"]["zoo"] == 160.0  # the median window, 1 s for 160 samples
 
 
 def test_steady_rate_leaves_out_the_epoch_start():

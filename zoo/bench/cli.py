@@ -9,8 +9,7 @@ FLOPs per example, the GFLOP/s the zoo achieves and their share of this machine'
 matrix-multiply peak, measured in the same run. The three take turns, one timed window each
 per round (each of the zoo's a `zoo.train.fit` call of its own, with a warm-up epoch), so that
 the machine's drift falls on all three; c/a and c/b are the medians of the
-ratios within a round, and the share of the peak is the median of the rounds' shares, each
-against the peak timed at the round's start. With real data at hand it also measures each
+ratios within a round. With real data at hand it also measures each
 loader against its model, and the whole `python -m zoo.train` process against the tutorial
 script. Results go to `benchmarks/results.json` and `benchmarks/results.md`.
 """
@@ -39,26 +38,21 @@ from zoo.train import runs
 END_TO_END = (("mnist_mlp", 5), ("fashion_mlp", 3))
 
 
-def interleaved(name: str, x, y, batch_size: int, samples: int, windows: int,
-                peak=None, peak_seconds: float = 0.5) -> dict[str, list[float]]:
+def interleaved(name: str, x, y, batch_size: int, samples: int,
+                windows: int) -> dict[str, list[float]]:
     """Seconds of each timed window of (a) `tutorial`, (b) `keras` and (c) `zoo`, taking turns.
 
     (a) and (b) train a warm-up epoch first. Then each round runs `zoo.train.fit` afresh for a
     warm-up epoch and one timed one, then one epoch of (a) and of (b), in alternating order.
     Each `zoo.train.fit` call ends before the others train: it sets process-wide state (the
-    dtype policy) that would otherwise fall on them. Given `peak` (`machine.peak_timer`), each
-    round starts with a window of it, `peak_seconds` long, whose GFLOP/s go under "peak".
+    dtype policy) that would otherwise fall on them.
     """
     others = {"tutorial": loops.tutorial(name, x, y, batch_size),
               "keras": loops.plain_keras(name, x, y, batch_size)}
     for epoch in others.values():
         epoch()  # warm-up: tracing, compilation
     seconds: dict[str, list[float]] = {"tutorial": [], "keras": [], "zoo": []}
-    if peak is not None:
-        seconds["peak"] = []
     for round_ in range(windows):
-        if peak is not None:
-            seconds["peak"].append(peak(peak_seconds))
         seconds["zoo"].append(loops.zoo_fit(name, samples, batch_size, 1)[-1])
         for way in sorted(others, reverse=round_ % 2 == 1):
             seconds[way].append(others[way]())
@@ -71,10 +65,9 @@ def same_round_ratio(seconds: dict[str, list[float]], other: str) -> float:
 
 
 def measure_model(name: str, batch_size: int | None, seconds: float, windows: int,
-                  steps: int | None = None) -> dict[str, Any]:
+                  peaks: dict[str, float], steps: int | None = None) -> dict[str, Any]:
     """One row: the three rates, their ratios, FLOPs and the share of the peak of the dtype
-    the zoo computes the model in: the median over rounds of the zoo's GFLOP/s against the
-    peak timed in the same round (`interleaved`).
+    the zoo computes the model in (`peaks`: GFLOP/s by dtype).
 
     `steps` per window, or (None) as many as make `seconds / windows` at the zoo's rate.
     """
@@ -82,24 +75,19 @@ def measure_model(name: str, batch_size: int | None, seconds: float, windows: in
     steps = steps or loops.steps_per_window(name, batch, seconds / windows)
     x, y = loops.data(name, steps * batch)
     samples = steps * batch
-    precision = machine.zoo_precision(name)
-    timed = interleaved(name, x, y, batch, samples, windows, machine.peak_timer(precision),
-                        min(0.5, seconds / windows / 2))
-    peaks = timed.pop("peak")
-    rates = {way: samples / statistics.median(s) for way, s in timed.items()}
+    seconds = interleaved(name, x, y, batch, samples, windows)
+    rates = {way: samples / statistics.median(s) for way, s in seconds.items()}
     per_sample = flops.training_flops(zoo.get(name, compile=False))
     gflops = rates["zoo"] * per_sample / 1e9
-    share = statistics.median(samples / z * per_sample / 1e9 / p
-                              for z, p in zip(timed["zoo"], peaks, strict=True))
+    precision = machine.zoo_precision(name)
     return {"model": name, "batch_size": batch, "steps_per_window": steps, "windows": windows,
             "precision": precision,
             "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
-            "window_seconds": {k: [round(v, 3) for v in s] for k, s in timed.items()},
-            "zoo_over_tutorial": round(same_round_ratio(timed, "tutorial"), 2),
-            "zoo_over_keras": round(same_round_ratio(timed, "keras"), 2),
+            "window_seconds": {k: [round(v, 3) for v in s] for k, s in seconds.items()},
+            "zoo_over_tutorial": round(same_round_ratio(seconds, "tutorial"), 2),
+            "zoo_over_keras": round(same_round_ratio(seconds, "keras"), 2),
             "train_mflops_per_sample": round(per_sample / 1e6, 3),
-            "zoo_gflops": round(gflops, 2), "peak_gflops": [round(p, 1) for p in peaks],
-            "share_of_peak": round(share, 3)}
+            "zoo_gflops": round(gflops, 2), "share_of_peak": round(gflops / peaks[precision], 3)}
 
 
 def loader_rows(names: list[str], rows: list[dict], data_dir, seconds: float) -> list[dict]:
@@ -157,9 +145,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{m['backend']} backend; matrix-multiply peak " + ", ".join(
                  f"{v:.1f} GFLOP/s in {k}" for k, v in report.get(
                      "peak_gflops_by_dtype", {"float32": report["peak_gflops"]}).items())
-             + " (measured at the run's start; each model's share is of the peak of the dtype "
-             "the zoo computes it in, timed again in each round beside the model: the median "
-             "of the rounds' shares).", "",
+             + " (measured in the same run; each model's share is of the peak of the dtype "
+             "the zoo computes it in).", "",
              "| model | batch | (a) tutorial loop | (b) plain Keras | (c) zoo | c/a | c/b | "
              "train MFLOP/sample | zoo GFLOP/s | share of peak |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -241,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{dtype} {v:.1f} GFLOP/s" for dtype, v in peaks.items()), flush=True)
         rows = []
         for name in names:
-            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows,
+            rows.append(measure_model(name, args.batch_size, args.seconds, args.windows, peaks,
                                       args.steps))
             r = rows[-1]["samples_per_s"]
             print(f"zoo.bench: {name}: tutorial {r['tutorial']:,.0f}, keras {r['keras']:,.0f}, "

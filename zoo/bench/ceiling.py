@@ -46,12 +46,12 @@ import keras
 
 import zoo
 from zoo import commands
-from zoo.bench import flops, loops, machine
+from zoo.bench import flops, loops, machine, settings
 from zoo.bench.timing import random_inputs, window_rate
 from zoo.errors import ZooError
 from zoo.models.autoencoder import VAE
 from zoo.models.gan import DCGAN
-from zoo.recipe import compile_model, draws_random, execution_settings
+from zoo.recipe import draws_random, execution_settings
 from zoo.train import core
 
 # each timed call runs enough passes of a layer to last about this long, so that the cost of
@@ -145,11 +145,9 @@ def train_steps(name: str, jit: bool, batch_size: int, policy: str) -> tuple[Cal
     finite). `model` is `name` built and compiled with its recipe under the dtype `policy`."""
     import tensorflow as tf
 
-    card = zoo.card(name)
     x, y = random_inputs(name, batch_size)
+    model = settings.compiled_model(name, jit, 1, policy)
     with core.dtype_policy(policy):
-        model = zoo.get(name, compile=False)
-        compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=1)
         model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # builds optimizer, metrics
     data = tf.constant(x) if y is None else (tf.constant(x), tf.constant(y))
 
@@ -181,13 +179,10 @@ def fit_timer(name: str, jit: bool, batch_size: int, steps: int,
     card's settings, through the zoo's pipeline as `zoo.train.fit` feeds it (chunks where it
     uses them; `zoo.bench.loops.epoch_timer`), and returns samples per second: the epoch's
     start included, as a real epoch pays it. The first epoch, which compiles, is not timed."""
-    card = zoo.card(name)
+    recipe = zoo.card(name).recipe
     x, y = loops.data(name, steps * batch_size)
-    with core.dtype_policy(policy):
-        model = zoo.get(name, compile=False)
-        compile_model(model, card.task, card.recipe, jit_compile=jit,
-                      steps_per_execution=card.recipe.steps_per_execution)
-    with loops.epoch_timer(model, x, y, batch_size, card.recipe.augment) as epoch:
+    model = settings.compiled_model(name, jit, recipe.steps_per_execution, policy)
+    with loops.epoch_timer(model, x, y, batch_size, recipe.augment) as epoch:
         epoch()
         yield lambda: steps * batch_size / epoch()
 

@@ -35,14 +35,23 @@ def setting_rate(name: str, jit: bool, spe: int, batch_size: int, steps: int,
     """Training samples per second of `name` (built with `options` under the dtype `policy`)
     compiled with `jit` and `spe` steps per execution, in chunks where the zoo would use them
     (`chunked`, `loops.fit_seconds`)."""
-    card = zoo.card(name)
     x, y = loops.data(name, steps * batch_size)
+    model = compiled_model(name, jit, spe, policy, options)
+    with dtype_policy(policy):
+        seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1,
+                                    zoo.card(name).recipe.augment, chunked)
+    return loops.rate(seconds, steps * batch_size)
+
+
+def compiled_model(name: str, jit: bool, spe: int, policy: str = "float32",
+                   options: dict | None = None):
+    """`name` built with `options` under the dtype `policy` and compiled with its recipe, with
+    `jit` and `spe` steps per execution in place of the card's."""
+    card = zoo.card(name)
     with dtype_policy(policy):
         model = zoo.get(name, compile=False, **(options or {}))
         compile_model(model, card.task, card.recipe, jit_compile=jit, steps_per_execution=spe)
-        seconds = loops.fit_seconds(model, x, y, batch_size, windows + 1, card.recipe.augment,
-                                    chunked)
-    return loops.rate(seconds, steps * batch_size)
+    return model
 
 
 @commands.one_line_errors
